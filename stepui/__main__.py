@@ -1,0 +1,3 @@
+from stepui.cli import main
+
+raise SystemExit(main())

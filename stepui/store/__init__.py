@@ -1,0 +1,43 @@
+"""Persistence behind one package, so a PostgreSQL backend can replace it later."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stepui.store.ca import CaStore, CertificateQuery
+from stepui.store.db import Database
+from stepui.store.records import (
+    AuditEntry,
+    AuthorityRecord,
+    CertificateRecord,
+    ChainRecord,
+    from_db_time,
+    to_db_time,
+)
+
+__all__ = [
+    "AuditEntry",
+    "AuthorityRecord",
+    "CaStore",
+    "CertificateQuery",
+    "CertificateRecord",
+    "ChainRecord",
+    "Database",
+    "Store",
+    "from_db_time",
+    "to_db_time",
+]
+
+
+class Store:
+    """The database file and the query groups over it."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.db = Database(path)
+        self.ca = CaStore(self.db)
+
+    def transaction(self):
+        return self.db.transaction()
+
+    def close(self) -> None:
+        self.db.close()
