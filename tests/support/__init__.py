@@ -1,0 +1,1 @@
+"""Test helpers shared by unit, server and interop tests: a DNS server, challenge responders."""
