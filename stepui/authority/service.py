@@ -106,6 +106,7 @@ class Authority:
         self._chains: dict[str, list[list[x509.Certificate]]] = {}
         self._templates: dict[str, Template] = {}
         self._extras_cache: dict[str, Extras] = {}
+        self._records: dict[str, AuthorityRecord] = {}
 
     @classmethod
     def open(
@@ -152,10 +153,18 @@ class Authority:
         wanted = key or self.config.default_ca
         if not wanted:
             raise NotFound("no CA yet: run 'stepui ca init NAME' first")
-        record = self.store.ca.authority(wanted)
+        record = self._records.get(wanted)
         if record is None:
-            raise NotFound(f"unknown CA {wanted!r}; 'stepui ca list' shows the CAs")
+            record = self.store.ca.authority(wanted)
+            if record is None:
+                raise NotFound(f"unknown CA {wanted!r}; 'stepui ca list' shows the CAs")
+            self._records[wanted] = record
         return record
+
+    def _forget_authorities(self) -> None:
+        """Drop cached CA records and chains after any change to the CAs."""
+        self._records.clear()
+        self._chains.clear()
 
     def root(self, key: str | None = None) -> AuthorityRecord:
         if key is None:
@@ -409,7 +418,7 @@ class Authority:
             actor, "ca.create", ca_id, {"kind": kind, "name": name, "parent": record.parent_id}
         )
         self._signers[ca_id] = Signer(cert, key)
-        self._chains.clear()
+        self._forget_authorities()
         return record
 
     def import_authority(
@@ -489,7 +498,7 @@ class Authority:
             files.discard()
             raise
         files.commit()
-        self._chains.clear()
+        self._forget_authorities()
         self.events.publish("ca.created", id=ca_id, kind=kind)
         return record
 
@@ -565,7 +574,7 @@ class Authority:
                 actor, "ca.import_signed", record.id, {"issuer": issuer_id, "primary": primary}
             )
         self._signers.pop(record.id, None)
-        self._chains.clear()
+        self._forget_authorities()
         self.events.publish("ca.changed", id=record.id)
         return self.authority(record.id)
 
@@ -612,7 +621,7 @@ class Authority:
                 record.id,
                 {"by": other.id, "serial": serial_hex(cert.serial_number)},
             )
-        self._chains.clear()
+        self._forget_authorities()
         self.events.publish("ca.changed", id=record.id)
         return cert
 
@@ -621,6 +630,7 @@ class Authority:
         with self.store.transaction():
             self.store.ca.update_authority(record.id, policy=policy.to_dict())
             self._audit(actor, "ca.policy", record.id, policy.to_dict())
+        self._forget_authorities()
         return self.authority(record.id)
 
     def _variants(self, authority_id: str) -> list[Variant]:

@@ -60,17 +60,17 @@ CREATE INDEX certificates_ca_not_after ON certificates (ca_id, not_after);
 CREATE INDEX certificates_status ON certificates (status, not_after);
 CREATE INDEX certificates_name ON certificates (name);
 CREATE INDEX certificates_fingerprint ON certificates (fingerprint);
--- Substring search over serial, subject and SANs ("/" filter in the TUI, --san queries).
+-- Substring search over subject and SANs ("/" filter in the TUI, --search); serials are
+-- searched by prefix on the primary key.
 CREATE VIRTUAL TABLE certificates_search USING fts5(
-    serial, subject, sans, content='certificates', content_rowid='rowid', tokenize='trigram'
+    subject, sans, content='certificates', content_rowid='rowid', tokenize='trigram'
 );
 CREATE TRIGGER certificates_search_insert AFTER INSERT ON certificates BEGIN
-    INSERT INTO certificates_search (rowid, serial, subject, sans)
-    VALUES (new.rowid, new.serial, new.subject, new.sans);
+    INSERT INTO certificates_search (rowid, subject, sans) VALUES (new.rowid, new.subject, new.sans);
 END;
 CREATE TRIGGER certificates_search_delete AFTER DELETE ON certificates BEGIN
-    INSERT INTO certificates_search (certificates_search, rowid, serial, subject, sans)
-    VALUES ('delete', old.rowid, old.serial, old.subject, old.sans);
+    INSERT INTO certificates_search (certificates_search, rowid, subject, sans)
+    VALUES ('delete', old.rowid, old.subject, old.sans);
 END;
 CREATE TABLE templates (
     name TEXT PRIMARY KEY,
@@ -89,4 +89,70 @@ CREATE INDEX audit_target ON audit (target, id);
 CREATE INDEX audit_at ON audit (at);
 """
 
-MIGRATIONS: list[str] = [CA_TABLES]
+# The ACME server's state: shared by every server process through this file. Columns for
+# External Account Binding (accounts.eab_key_id), ARI (orders.replaces) and profiles
+# (orders.profile) exist now so that those features need no table rewrite.
+ACME_TABLES = """
+CREATE TABLE acme_nonces (
+    nonce TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX acme_nonces_created ON acme_nonces (created_at);
+CREATE TABLE acme_accounts (
+    id TEXT PRIMARY KEY,
+    provisioner TEXT NOT NULL,
+    thumbprint TEXT NOT NULL,
+    jwk TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),
+    contact TEXT NOT NULL DEFAULT '[]',
+    terms_agreed INTEGER NOT NULL DEFAULT 0,
+    eab_key_id TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (provisioner, thumbprint)
+);
+CREATE INDEX acme_accounts_thumbprint ON acme_accounts (thumbprint);
+CREATE TABLE acme_orders (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES acme_accounts(id),
+    status TEXT NOT NULL
+        CHECK (status IN ('pending', 'ready', 'processing', 'valid', 'invalid')),
+    identifiers TEXT NOT NULL,
+    not_before TEXT,
+    not_after TEXT,
+    expires TEXT NOT NULL,
+    error TEXT,
+    certificate TEXT,
+    profile TEXT,
+    replaces TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX acme_orders_account ON acme_orders (account_id, created_at);
+CREATE TABLE acme_authorizations (
+    id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL REFERENCES acme_orders(id),
+    account_id TEXT NOT NULL REFERENCES acme_accounts(id),
+    identifier_type TEXT NOT NULL,
+    identifier_value TEXT NOT NULL,
+    wildcard INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL
+        CHECK (status IN ('pending', 'valid', 'invalid', 'deactivated', 'expired', 'revoked')),
+    expires TEXT NOT NULL,
+    position INTEGER NOT NULL
+);
+CREATE INDEX acme_authorizations_order ON acme_authorizations (order_id, position);
+CREATE INDEX acme_authorizations_account ON acme_authorizations
+    (account_id, identifier_value, status);
+CREATE TABLE acme_challenges (
+    id TEXT PRIMARY KEY,
+    authz_id TEXT NOT NULL REFERENCES acme_authorizations(id),
+    type TEXT NOT NULL,
+    token TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'valid', 'invalid')),
+    validated TEXT,
+    error TEXT,
+    position INTEGER NOT NULL
+);
+CREATE INDEX acme_challenges_authz ON acme_challenges (authz_id, position);
+"""
+
+MIGRATIONS: list[str] = [CA_TABLES, ACME_TABLES]
