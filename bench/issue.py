@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -46,7 +45,6 @@ def cli_latency(home: Path, runs: int) -> list[float]:
     times = []
     with tempfile.TemporaryDirectory() as out:
         for index in range(runs):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             subprocess.run(
                 [
@@ -66,7 +64,6 @@ def cli_latency(home: Path, runs: int) -> list[float]:
                 stdout=subprocess.DEVNULL,
             )
             times.append(time.perf_counter() - start)
-            del before
     return times
 
 
