@@ -60,6 +60,8 @@ class Config:
     crl_next_update: timedelta = timedelta(hours=24)
     crl_regenerate_on_revoke: bool = True
     ocsp_url: str | None = None
+    ocsp_delegated: bool = False
+    ocsp_validity: timedelta = timedelta(hours=1)
     server_address: str = "127.0.0.1:8443"
     server_names: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
     external_url: str | None = None
@@ -90,7 +92,11 @@ class Config:
                 "next_update": duration(self.crl_next_update),
                 "regenerate_on_revoke": self.crl_regenerate_on_revoke,
             },
-            "ocsp": {"url": self.ocsp_url},
+            "ocsp": {
+                "url": self.ocsp_url,
+                "delegated": self.ocsp_delegated,
+                "validity": duration(self.ocsp_validity),
+            },
             "server": {
                 "address": self.server_address,
                 "dns_names": list(self.server_names),
@@ -206,7 +212,7 @@ def config_from_dict(data: Any) -> Config:
     server, acme = root.section("server"), root.section("acme")
     leaf.check_keys({"default_validity", "max_validity"})
     crl.check_keys({"enabled", "next_update", "regenerate_on_revoke"})
-    ocsp.check_keys({"url"})
+    ocsp.check_keys({"url", "delegated", "validity"})
     server.check_keys({"address", "dns_names", "external_url"})
     acme.check_keys({"http_port", "tls_port", "resolver", "validation_timeout"})
     renew_before = root.get("renew_before", str, defaults.renew_before)
@@ -226,6 +232,8 @@ def config_from_dict(data: Any) -> Config:
         crl_next_update=crl.duration("next_update", defaults.crl_next_update),
         crl_regenerate_on_revoke=crl.get("regenerate_on_revoke", bool, True),
         ocsp_url=ocsp.get("url", str, None),
+        ocsp_delegated=ocsp.get("delegated", bool, defaults.ocsp_delegated),
+        ocsp_validity=ocsp.duration("validity", defaults.ocsp_validity),
         server_address=address,
         server_names=server.strings("dns_names", defaults.server_names),
         external_url=server.get("external_url", str, None),
