@@ -14,11 +14,12 @@ _DURATION = re.compile(r"(\d+)([smhdwy])")
 def parse_duration(text: str) -> timedelta:
     """``24h``, ``1h30m``, ``90d``, ``1y`` (365 days); a bare number is seconds."""
     value = text.strip().lower()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
-    if not value or _DURATION.sub("", value):
+    if not value or (_DURATION.sub("", value) and not value.isdigit()):
         raise BadInput(f"duration {text!r} is not like 24h, 90d, 1h30m or 1y")
-    seconds = sum(int(n) * _UNITS[unit] for n, unit in _DURATION.findall(value))
+    if value.isdigit():
+        seconds = int(value)
+    else:
+        seconds = sum(int(n) * _UNITS[unit] for n, unit in _DURATION.findall(value))
     if seconds <= 0:
         raise BadInput(f"duration {text!r} must be positive")
     return timedelta(seconds=seconds)
