@@ -34,7 +34,15 @@ from stepui.fsutil import (
 from stepui.pki import crl as crl_mod
 from stepui.pki.formats import load_bundle
 from stepui.pki.inspect import load_certificates
-from stepui.pki.issue import Extras, Signer, build_certificate, build_csr, new_serial
+from stepui.pki.issue import (
+    ExtensionList,
+    Extras,
+    Signer,
+    build_certificate,
+    build_csr,
+    new_serial,
+    profile_extensions,
+)
 from stepui.pki.keys import (
     PrivateKey,
     PublicKey,
@@ -105,7 +113,8 @@ class Authority:
         self._signers: dict[str, Signer] = {}
         self._chains: dict[str, list[list[x509.Certificate]]] = {}
         self._templates: dict[str, Template] = {}
-        self._extras_cache: dict[str, Extras] = {}
+        self._profiles: dict[tuple[str, str, bool], ExtensionList] = {}
+        self._constrained: dict[str, list[x509.Certificate]] = {}
         self._records: dict[str, AuthorityRecord] = {}
 
     @classmethod
@@ -138,7 +147,7 @@ class Authority:
         save_config(config, self.config_path)
         self.config = config
         self._templates.clear()
-        self._extras_cache.clear()
+        self._profiles.clear()
 
     @property
     def initialized(self) -> bool:
@@ -165,6 +174,8 @@ class Authority:
         """Drop cached CA records and chains after any change to the CAs."""
         self._records.clear()
         self._chains.clear()
+        self._constrained.clear()
+        self._profiles.clear()
 
     def root(self, key: str | None = None) -> AuthorityRecord:
         if key is None:
@@ -689,6 +700,7 @@ class Authority:
             self.store.ca.save_template(template.name, template.to_dict(), self.clock())
             self._audit(actor, "template.add", template.name, template.to_dict())
         self._templates.pop(template.name, None)
+        self._profiles.clear()
         return template
 
     def remove_template(self, name: str, *, actor: str = "cli") -> None:
@@ -699,6 +711,7 @@ class Authority:
                 raise NotFound(f"unknown template {name!r}")
             self._audit(actor, "template.remove", name, {})
         self._templates.pop(name, None)
+        self._profiles.clear()
 
     # -- issuance ----------------------------------------------------------------------------
     def issue(self, request: IssueRequest, *, out_dir: Path | None = None) -> Issued:
@@ -725,7 +738,9 @@ class Authority:
         self._check_names(ca, template, sans, request.policy)
         signer = self.signer(ca.id)
         chain = self.chains(ca.id)
-        check_name_constraints(sans, [signer.certificate, *chain[0]])
+        constrained = self._constraining_cas(ca.id, signer, chain[0])
+        if constrained:
+            check_name_constraints(sans, constrained)
         now = self.clock()
         not_before, not_after = self._validity(request, template, signer.certificate, now)
         cert = build_certificate(
@@ -737,7 +752,7 @@ class Authority:
             serial=new_serial(),
             sans=sans,
             signer=signer,
-            extras=self._leaf_extras(ca.id),
+            profile=self._leaf_profile(ca.id, template, public_key, signer),
         )
         record = CertificateRecord(
             serial=serial_hex(cert.serial_number),
@@ -871,14 +886,32 @@ class Authority:
             )
         return not_before, not_after
 
-    def _leaf_extras(self, ca_id: str) -> Extras:
-        extras = self._extras_cache.get(ca_id)
-        if extras is None:
-            base = self.base_url()
-            crl_urls = (f"{base}/crl/{ca_id}.crl",) if self.config.crl_enabled else ()
-            ocsp = (self.config.ocsp_url,) if self.config.ocsp_url else ()
-            extras = self._extras_cache[ca_id] = Extras(crl_urls=crl_urls, ocsp_urls=ocsp)
-        return extras
+    def _leaf_profile(
+        self, ca_id: str, template: Template, public_key: PublicKey, signer: Signer
+    ) -> ExtensionList:
+        """Extensions shared by every leaf of one CA, template and key algorithm, built once."""
+        key = (ca_id, template.name, isinstance(public_key, rsa.RSAPublicKey))
+        profile = self._profiles.get(key)
+        if profile is None:
+            crl_urls = (f"{self.base_url()}/crl/{ca_id}.crl",) if self.config.crl_enabled else ()
+            ocsp_urls = (self.config.ocsp_url,) if self.config.ocsp_url else ()
+            extras = Extras(crl_urls=crl_urls, ocsp_urls=ocsp_urls)
+            profile = profile_extensions(template, public_key, signer, extras)
+            self._profiles[key] = profile
+        return profile
+
+    def _constraining_cas(
+        self, ca_id: str, signer: Signer, chain: list[x509.Certificate]
+    ) -> list[x509.Certificate]:
+        """The CAs above a leaf that carry NameConstraints (usually none), found once per CA."""
+        found = self._constrained.get(ca_id)
+        if found is None:
+            found = self._constrained[ca_id] = [
+                cert
+                for cert in (signer.certificate, *chain)
+                if any(isinstance(e.value, x509.NameConstraints) for e in cert.extensions)
+            ]
+        return found
 
     def base_url(self) -> str:
         """Where this CA's server is reached: ``server.external_url`` or its address."""

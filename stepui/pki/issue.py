@@ -59,6 +59,60 @@ def _key_usage(template: Template, public_key: PublicKey) -> x509.KeyUsage:
     )
 
 
+ExtensionList = tuple[tuple[x509.ExtensionType, bool], ...]
+
+
+def profile_extensions(
+    template: Template,
+    public_key: PublicKey,
+    signer: Signer | None,
+    extras: Extras = Extras(),
+) -> ExtensionList:
+    """The extensions every certificate of one profile shares (all but SKI and SAN).
+
+    Depends only on the template, the key's algorithm, the signer and the extras, so callers
+    issuing many certificates compute it once per profile.
+    """
+    extensions: list[tuple[x509.ExtensionType, bool]] = [(_key_usage(template, public_key), True)]
+    if template.is_ca:
+        path_len = extras.path_len if extras.path_len is not None else template.path_len
+        extensions.append((x509.BasicConstraints(True, path_len), True))
+    else:
+        extensions.append((x509.BasicConstraints(False, None), True))
+    if signer:
+        extensions.append((authority_key_identifier(signer.certificate), False))
+    if template.extended_key_usage:
+        extensions.append((x509.ExtendedKeyUsage(template.eku_oids()), False))
+    if extras.name_constraints is not None:
+        extensions.append((extras.name_constraints, True))
+    crl_urls = dict.fromkeys([*template.crl_urls, *extras.crl_urls])
+    if crl_urls:
+        points = [
+            x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
+            for u in crl_urls
+        ]
+        extensions.append((x509.CRLDistributionPoints(points), False))
+    access = [
+        x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(u)
+        )
+        for u in dict.fromkeys([*template.ocsp_urls, *extras.ocsp_urls])
+    ] + [
+        x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(u)
+        )
+        for u in dict.fromkeys([*template.ca_issuers_urls, *extras.ca_issuers_urls])
+    ]
+    if access:
+        extensions.append((x509.AuthorityInformationAccess(access), False))
+    if template.policies:
+        policies = [
+            x509.PolicyInformation(x509.ObjectIdentifier(p), None) for p in template.policies
+        ]
+        extensions.append((x509.CertificatePolicies(policies), False))
+    return tuple(extensions)
+
+
 def build_certificate(
     *,
     subject: x509.Name,
@@ -71,8 +125,10 @@ def build_certificate(
     signer: Signer | None = None,
     self_key: PrivateKey | None = None,
     extras: Extras = Extras(),
+    profile: ExtensionList | None = None,
 ) -> x509.Certificate:
-    """Sign a certificate with ``signer``, or self-sign with ``self_key`` when there is none."""
+    """Sign a certificate with ``signer``, or self-sign with ``self_key`` when there is none.
+    ``profile`` is :func:`profile_extensions` computed ahead for the same arguments."""
     if signer is None and self_key is None:
         raise ValueError("a certificate needs a signer or a self-signing key")
     issuer_name = signer.certificate.subject if signer else subject
@@ -86,53 +142,18 @@ def build_certificate(
         .serial_number(serial)
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(_key_usage(template, public_key), critical=True)
         .add_extension(ski, critical=False)
     )
-    if template.is_ca:
-        path_len = extras.path_len if extras.path_len is not None else template.path_len
-        builder = builder.add_extension(x509.BasicConstraints(True, path_len), critical=True)
-    else:
-        builder = builder.add_extension(x509.BasicConstraints(False, None), critical=True)
-    if signer:
-        aki = authority_key_identifier(signer.certificate)
-    else:
+    if signer is None:
         aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
-    builder = builder.add_extension(aki, critical=False)
-    if template.extended_key_usage:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(template.eku_oids()), critical=False)
+        builder = builder.add_extension(aki, critical=False)
+    for extension, critical in profile or profile_extensions(template, public_key, signer, extras):
+        builder = builder.add_extension(extension, critical=critical)
     if sans:
         # RFC 5280 4.2.1.6: critical when the subject is empty.
         builder = builder.add_extension(
             x509.SubjectAlternativeName(list(sans)), critical=len(subject) == 0
         )
-    if extras.name_constraints is not None:
-        builder = builder.add_extension(extras.name_constraints, critical=True)
-    crl_urls = [*template.crl_urls, *extras.crl_urls]
-    if crl_urls:
-        points = [
-            x509.DistributionPoint([x509.UniformResourceIdentifier(u)], None, None, None)
-            for u in dict.fromkeys(crl_urls)
-        ]
-        builder = builder.add_extension(x509.CRLDistributionPoints(points), critical=False)
-    access = [
-        x509.AccessDescription(
-            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(u)
-        )
-        for u in dict.fromkeys([*template.ocsp_urls, *extras.ocsp_urls])
-    ] + [
-        x509.AccessDescription(
-            AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(u)
-        )
-        for u in dict.fromkeys([*template.ca_issuers_urls, *extras.ca_issuers_urls])
-    ]
-    if access:
-        builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
-    if template.policies:
-        policies = [
-            x509.PolicyInformation(x509.ObjectIdentifier(p), None) for p in template.policies
-        ]
-        builder = builder.add_extension(x509.CertificatePolicies(policies), critical=False)
     return builder.sign(signing_key, signature_hash(signing_key))
 
 

@@ -36,6 +36,8 @@ SAN_TYPES = ("dns", "ip", "email", "uri")
 
 
 def _split_unescaped(text: str, sep: str) -> list[str]:
+    if "\\" not in text:
+        return text.split(sep)
     parts, current, escaped = [], [], False
     for char in text:
         if escaped:
