@@ -1,0 +1,78 @@
+"""Run the real ``stepui`` command in a subprocess, and look at what it left behind."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse"
+TIMEOUT = 120
+
+
+def stepui(
+    home: Path,
+    *args: str,
+    password: str | None = PASSWORD,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    python_flags: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    """``python -m stepui --home HOME ARGS`` with STEPUI_PASSWORD (unless None), stdin closed so
+    nothing can prompt."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("STEPUI_")}
+    environment["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p
+    )
+    if password is not None:
+        environment["STEPUI_PASSWORD"] = password
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, *python_flags, "-m", "stepui", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd or home.parent,
+        env=environment,
+        timeout=TIMEOUT,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
+    return result.stdout
+
+
+def refused(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    """A refusal: non-zero exit, exactly one stderr line ``stepui: ...`` naming the problem."""
+    assert result.returncode != 0, result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("stepui: "), lines[0]
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    for word in words:
+        assert word.lower() in lines[0].lower(), lines[0]
+    return lines[0]
+
+
+def rows(home: Path, table: str) -> int:
+    connection = sqlite3.connect(home / "stepui.db")
+    try:
+        return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        connection.close()
+
+
+def openssl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["openssl", *args], capture_output=True, text=True, cwd=cwd, timeout=TIMEOUT
+    )
+    assert result.returncode == 0, f"openssl {' '.join(args)}: {result.stderr}"
+    return result
+
+
+def files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
