@@ -1021,11 +1021,13 @@ class Authority:
         certs = load_certificates(data)
         now = self.clock()
         records = []
+        seen: set[str] = set()  # a bundle may repeat a certificate
         known_cas = {a.subject: a.id for a in self.authorities()}
         for cert in certs:
             serial = serial_hex(cert.serial_number)
-            if self.store.ca.certificate(serial) is not None:
+            if self.store.ca.certificate(serial) is not None or serial in seen:
                 continue
+            seen.add(serial)
             issuer = render_subject(cert.issuer)
             ca_id = known_cas.get(issuer)
             if ca_id is not None:
