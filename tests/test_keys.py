@@ -1,4 +1,4 @@
-"""stepui.pki.keys: every key type, encrypted PKCS#8 at rest, and errors that say what went wrong."""
+"""stepui.pki.keys: every key type, encrypted PKCS#8 at rest, and errors that say what is wrong."""
 
 from __future__ import annotations
 

@@ -164,9 +164,7 @@ def test_render_san_round_trips(text: str) -> None:
 
 def test_san_type_and_sans_of() -> None:
     assert names.san_type(x509.DirectoryName(x509.Name([]))) == "other"
-    assert names.render_san(x509.RegisteredID(x509.ObjectIdentifier("1.2.3"))).startswith(
-        "other:"
-    )
+    assert names.render_san(x509.RegisteredID(x509.ObjectIdentifier("1.2.3"))).startswith("other:")
     assert [names.san_type(names.parse_san(t)) for t in ("a.b", "1.1.1.1", "a@b.c", "x://y")] == [
         "dns",
         "ip",
