@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stepui.store.acme import AcmeStore
 from stepui.store.ca import CaStore, CertificateQuery
 from stepui.store.db import Database
 from stepui.store.records import (
@@ -35,6 +36,7 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.db = Database(path)
         self.ca = CaStore(self.db)
+        self.acme = AcmeStore(self.db)
 
     def transaction(self):
         return self.db.transaction()

@@ -1,0 +1,368 @@
+"""newOrder, the order and authorization resources, and finalize (RFC 8555 §7.4, §7.5; RFC 8738).
+
+Statuses that depend on time (an order or authorization past its ``expires``) are derived when
+read, with the injected clock, instead of being written by a sweeper.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from server.context import Call, Reply
+from server.jws import b64url_decode, key_thumbprint
+from server.problems import Problem, combined
+from server.urls import Urls
+from stepui.authority.models import IssueRequest
+from stepui.errors import BadCSR, BadInput, StepuiError
+from stepui.pki.issue import load_csr
+from stepui.pki.names import common_name, normalize_dns_name, parse_ip, san_type, sans_of
+from stepui.pki.policy import NamePolicy
+from stepui.pki.timespec import parse_time, rfc3339
+from stepui.store.acme import Authorization, Challenge, NewAuthorization, Order
+
+log = logging.getLogger("stepui.server")
+
+ORDER_LIFETIME = timedelta(hours=24)
+MAX_IDENTIFIERS = 100
+RETRY_AFTER = "1"
+Identifier = tuple[str, str]
+
+
+# -- statuses and rendering ------------------------------------------------------------------
+def order_status(order: Order, now: datetime) -> str:
+    if order.status in ("pending", "ready") and order.expires <= now:
+        return "invalid"
+    return order.status
+
+
+def authz_status(authz: Authorization, now: datetime) -> str:
+    if authz.status in ("pending", "valid") and authz.expires <= now:
+        return "expired"
+    return authz.status
+
+
+def render_order(urls: Urls, order: Order, now: datetime) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": order_status(order, now),
+        "expires": rfc3339(order.expires),
+        "identifiers": [{"type": t, "value": v} for t, v in order.identifiers],
+        "authorizations": [urls.authz(a) for a in order.authz_ids],
+        "finalize": urls.finalize(order.id),
+    }
+    if order.not_before:
+        body["notBefore"] = rfc3339(order.not_before)
+    if order.not_after:
+        body["notAfter"] = rfc3339(order.not_after)
+    if order.profile:
+        body["profile"] = order.profile
+    if order.error:
+        body["error"] = order.error
+    if order.certificate and order.status == "valid":
+        body["certificate"] = urls.certificate(order.certificate)
+    return body
+
+
+def render_challenge(urls: Urls, challenge: Challenge) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": challenge.type,
+        "url": urls.challenge(challenge.id),
+        "status": challenge.status,
+        "token": challenge.token,
+    }
+    if challenge.validated:
+        body["validated"] = rfc3339(challenge.validated)
+    if challenge.error:
+        body["error"] = challenge.error
+    return body
+
+
+def render_authz(urls: Urls, authz: Authorization, now: datetime) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "identifier": {"type": authz.identifier_type, "value": authz.identifier_value},
+        "status": authz_status(authz, now),
+        "expires": rfc3339(authz.expires),
+        "challenges": [render_challenge(urls, c) for c in authz.challenges],
+    }
+    if authz.wildcard:
+        body["wildcard"] = True
+    return body
+
+
+def order_reply(call: Call, order: Order, status: int = 200) -> Reply:
+    reply = Reply(status, render_order(call.urls, order, call.now))
+    reply.headers["Location"] = call.urls.order(order.id)
+    if order.status == "processing":
+        reply.headers["Retry-After"] = RETRY_AFTER
+    return reply
+
+
+# -- identifiers -----------------------------------------------------------------------------
+def _identifier(call: Call, raw: Any, policy: NamePolicy | None) -> Identifier:
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("type"), str)
+        or not isinstance(raw.get("value"), str)
+    ):
+        raise Problem("malformed", "an identifier is an object with string type and value")
+    kind, value = raw["type"], raw["value"]
+    try:
+        if kind == "dns":
+            value = normalize_dns_name(value)
+            name: x509.GeneralName = x509.DNSName(value)
+        elif kind == "ip":
+            address = parse_ip(value)
+            if str(address) != value:
+                raise BadInput(f"IP identifier {value!r} is not in canonical form ({address})")
+            name = x509.IPAddress(address)
+        else:
+            raise Problem("unsupportedIdentifier", f"identifier type {kind!r} is not supported")
+        template = call.authority.template(call.provisioner.template)
+        if san_type(name) not in template.allowed_san_types:
+            raise Problem("rejectedIdentifier", f"{kind} identifiers are not issued here")
+        if policy is not None:
+            policy.check([name], "the provisioner's policy")
+    except StepuiError as exc:
+        raise Problem("rejectedIdentifier", exc.message) from None
+    return kind, value
+
+
+def _identifiers(call: Call, raw: Any) -> list[Identifier]:
+    if not isinstance(raw, list) or not raw:
+        raise Problem("malformed", "identifiers must be a non-empty list")
+    if len(raw) > MAX_IDENTIFIERS:
+        raise Problem("rejectedIdentifier", f"an order has at most {MAX_IDENTIFIERS} identifiers")
+    prov = call.provisioner
+    policy = NamePolicy.from_dict(prov.policy) if prov.policy else None
+    result: list[Identifier] = []
+    failures: list[tuple[Identifier, Problem]] = []
+    for item in raw:
+        try:
+            identifier = _identifier(call, item, policy)
+        except Problem as problem:
+            if problem.kind == "malformed":
+                raise
+            failures.append(((str(item.get("type")), str(item.get("value"))), problem))
+            continue
+        if identifier not in result:
+            result.append(identifier)
+    if failures:
+        raise combined(failures)
+    return result
+
+
+def _challenge_types(call: Call, identifier: Identifier) -> tuple[str, bool, tuple[str, ...]]:
+    """(authorization value, wildcard, challenge types) for one identifier."""
+    kind, value = identifier
+    enabled = call.provisioner.challenges
+    if kind == "dns" and value.startswith("*."):
+        return value[2:], True, tuple(t for t in enabled if t == "dns-01")
+    if kind == "ip":
+        return value, False, tuple(t for t in enabled if t != "dns-01")
+    return value, False, tuple(enabled)
+
+
+def _validity(call: Call, payload: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """notBefore/notAfter honoured within the provisioner's limits, else refused (never a
+    different certificate than asked for)."""
+    try:
+        not_before = parse_time(payload["notBefore"]) if payload.get("notBefore") else None
+        not_after = parse_time(payload["notAfter"]) if payload.get("notAfter") else None
+    except (BadInput, AttributeError) as exc:
+        detail = exc.message if isinstance(exc, BadInput) else "must be RFC 3339 strings"
+        raise Problem("malformed", f"notBefore/notAfter: {detail}") from None
+    if not_after is None:
+        if not_before is not None and not_before > call.now + timedelta(minutes=5):
+            raise Problem("malformed", "notBefore in the future needs a notAfter too")
+        return not_before, None
+    start = not_before or call.now
+    if not_after <= start or not_after <= call.now:
+        raise Problem("malformed", "notAfter must be after notBefore and in the future")
+    config = call.authority.config
+    template = call.authority.template(call.provisioner.template)
+    limits = [
+        c
+        for c in (call.provisioner.max_validity, template.max_validity or config.leaf_max_validity)
+        if c
+    ]
+    if limits and not_after - start > min(limits) + timedelta(seconds=1):
+        raise Problem("malformed", f"the requested lifetime exceeds the maximum {min(limits)}")
+    return not_before, not_after
+
+
+# -- handlers --------------------------------------------------------------------------------
+def new_order(call: Call) -> Reply:
+    payload = call.verified.json()
+    account = call.account
+    identifiers = _identifiers(call, payload.get("identifiers"))
+    not_before, not_after = _validity(call, payload)
+    profile = payload.get("profile") or None
+    if profile is not None and profile not in call.provisioner.profiles:
+        raise Problem("invalidProfile", f"unknown profile {profile!r}")
+    authorizations = []
+    failures = []
+    for identifier in identifiers:
+        value, wildcard, types = _challenge_types(call, identifier)
+        if not types:
+            failures.append(
+                (identifier, Problem("rejectedIdentifier", "no enabled challenge can prove it"))
+            )
+        authorizations.append(NewAuthorization(identifier[0], value, wildcard, types))
+    if failures:
+        raise combined(failures)
+    order = call.store.create_order(
+        account.id,
+        identifiers,
+        authorizations,
+        expires=call.now + ORDER_LIFETIME,
+        now=call.now,
+        not_before=not_before,
+        not_after=not_after,
+        profile=profile,
+    )
+    call.acme.events.publish(
+        "acme.order.created",
+        order=order.id,
+        account=account.id,
+        identifiers=[f"{t}:{v}" for t, v in identifiers],
+    )
+    return order_reply(call, order, 201)
+
+
+def _own_order(call: Call, order_id: str) -> Order:
+    order = call.store.order(order_id)
+    if order is None:
+        raise Problem("malformed", f"no order {order_id}", status=404)
+    call.owned(order.account_id, "order")
+    return order
+
+
+def order(call: Call, order_id: str) -> Reply:
+    call.verified.require_post_as_get()
+    return order_reply(call, _own_order(call, order_id))
+
+
+def authorization(call: Call, authz_id: str) -> Reply:
+    authz = call.store.authorization(authz_id)
+    if authz is None:
+        raise Problem("malformed", f"no authorization {authz_id}", status=404)
+    call.owned(authz.account_id, "authorization")
+    if call.verified.payload != b"":
+        update = call.verified.json()
+        if update.get("status") != "deactivated":
+            raise Problem("malformed", "an authorization can only be updated to deactivated")
+        if authz_status(authz, call.now) not in ("pending", "valid"):
+            raise Problem("malformed", f"a {authz_status(authz, call.now)} authorization stays so")
+        call.store.deactivate_authorization(authz)
+        authz = dataclasses.replace(authz, status="deactivated")
+    reply = Reply(200, render_authz(call.urls, authz, call.now))
+    if any(c.status == "processing" for c in authz.challenges):
+        reply.headers["Retry-After"] = RETRY_AFTER
+    return reply
+
+
+def _csr_identifiers(csr: x509.CertificateSigningRequest) -> set[Identifier]:
+    try:
+        sans = sans_of(csr)
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise Problem("badCSR", f"the CSR's subjectAltName cannot be read: {exc}") from None
+    names: set[Identifier] = set()
+    for name in sans:
+        if isinstance(name, x509.DNSName):
+            try:
+                names.add(("dns", normalize_dns_name(name.value)))
+            except BadInput as exc:
+                raise Problem("badCSR", exc.message) from None
+        elif isinstance(name, x509.IPAddress):
+            names.add(("ip", str(name.value)))
+        else:
+            raise Problem("badCSR", f"the CSR asks for a {san_type(name)} name; only DNS and IP")
+    cn = common_name(csr.subject)
+    if cn is not None:
+        try:
+            ip = ipaddress.ip_address(cn)
+            cn_identifier: Identifier = ("ip", str(ip))
+        except ValueError:
+            try:
+                cn_identifier = ("dns", normalize_dns_name(cn))
+            except BadInput:
+                cn_identifier = ("dns", cn)
+        if cn_identifier not in names:
+            raise Problem("badCSR", f"the CSR's common name {cn!r} is not among its SANs")
+    return names
+
+
+def _check_csr(call: Call, order: Order, csr_field: Any) -> x509.CertificateSigningRequest:
+    try:
+        csr = load_csr(b64url_decode(csr_field, "csr"))
+    except BadCSR as exc:
+        raise Problem("badCSR", exc.message) from None
+    except Problem as problem:
+        raise Problem("badCSR", problem.detail) from None
+    wanted = set(order.identifiers)
+    names = _csr_identifiers(csr)
+    if names != wanted:
+        extra = sorted(f"{t}:{v}" for t, v in names - wanted)
+        missing = sorted(f"{t}:{v}" for t, v in wanted - names)
+        raise Problem(
+            "badCSR",
+            "the CSR must name exactly the order's identifiers"
+            + (f"; not in the order: {', '.join(extra)}" if extra else "")
+            + (f"; missing: {', '.join(missing)}" if missing else ""),
+        )
+    thumbprint = key_thumbprint(csr.public_key())
+    if thumbprint is not None and call.store.key_in_use(thumbprint):
+        raise Problem("badCSR", "the CSR's key is an ACME account key; use a separate key")
+    return csr
+
+
+def finalize(call: Call, order_id: str) -> Reply:
+    payload = call.verified.json()
+    order = _own_order(call, order_id)
+    status = order_status(order, call.now)
+    if status != "ready":
+        raise Problem("orderNotReady", f"the order is {status}, not ready")
+    csr = _check_csr(call, order, payload.get("csr"))
+    if not call.store.transition_order(order.id, "ready", "processing"):
+        raise Problem("orderNotReady", "the order is already being finalized")
+    prov = call.provisioner
+    cn = common_name(csr.subject)
+    request = IssueRequest(
+        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else []),
+        sans=[
+            x509.DNSName(v) if t == "dns" else x509.IPAddress(ipaddress.ip_address(v))
+            for t, v in order.identifiers
+        ],
+        template=prov.template,
+        ca=prov.ca,
+        csr=csr,
+        not_before=order.not_before,
+        not_after=order.not_after,
+        lifetime=prov.default_validity,
+        max_lifetime=prov.max_validity,
+        policy=NamePolicy.from_dict(prov.policy) if prov.policy else None,
+        requester=f"acme:{call.account.id}",
+    )
+    try:
+        issued = call.authority.issue(request)
+    except BadCSR as exc:
+        call.store.transition_order(order.id, "processing", "ready")
+        raise Problem("badCSR", exc.message) from None
+    except StepuiError as exc:
+        problem = Problem.from_error(exc)
+        call.store.transition_order(order.id, "processing", "invalid", error=problem.document())
+        raise problem from None
+    except BaseException:
+        error = Problem("serverInternal", "issuance failed").document()
+        call.store.transition_order(order.id, "processing", "invalid", error=error)
+        raise
+    serial = issued.record.serial
+    call.store.transition_order(order.id, "processing", "valid", certificate=serial)
+    call.acme.events.publish("acme.certificate.issued", serial=serial, account=call.account.id)
+    return order_reply(call, dataclasses.replace(order, status="valid", certificate=serial))

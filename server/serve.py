@@ -1,0 +1,219 @@
+"""Serving the ACME app with Hypercorn: the one coroutine ``--serve`` and the TUI both run.
+
+HTTPS by default, with a server certificate that the CA's own default intermediate issues for
+``server.dns_names``. Leaf certificates are short-lived (24 h by default), so a task renews it
+before it expires and reloads the same ``SSLContext``: new handshakes get the new certificate,
+open connections and the process carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cryptography import x509
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config, Sockets
+
+from server.app import create_app
+from stepui.authority.models import IssueRequest
+from stepui.authority.service import Authority
+from stepui.config import parse_address
+from stepui.fsutil import PRIVATE_MODE, write_atomic
+from stepui.pki.keys import generate_key, load_private_key, private_key_pem, same_key
+from stepui.pki.names import parse_san, sans_of
+
+log = logging.getLogger("stepui.server")
+
+RENEW_AT = 2 / 3  # of the lifetime, as certbot and step do
+RETRY_DELAY = 60.0  # seconds before retrying a failed renewal
+
+
+def directory_url(authority: Authority, provisioner: str = "acme", base: str | None = None) -> str:
+    return f"{(base or authority.base_url()).rstrip('/')}/acme/{provisioner}/directory"
+
+
+@dataclass(frozen=True)
+class ServerCertificate:
+    """Where the server's own certificate lives, and when it should be renewed."""
+
+    cert_path: Path
+    key_path: Path
+
+    @classmethod
+    def of(cls, authority: Authority) -> ServerCertificate:
+        return cls(
+            authority.home / "certs" / "server.crt", authority.home / "secrets" / "server.key"
+        )
+
+    def current(self) -> x509.Certificate | None:
+        try:
+            return x509.load_pem_x509_certificate(self.cert_path.read_bytes())
+        except (OSError, ValueError):
+            return None
+
+    def renew_at(self, cert: x509.Certificate) -> datetime:
+        lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+        return cert.not_valid_before_utc + lifetime * RENEW_AT
+
+    def usable(self, authority: Authority, cert: x509.Certificate | None) -> bool:
+        """Still fresh, for the configured names, and matching the key on disk."""
+        if cert is None or not self.key_path.exists():
+            return False
+        wanted = {parse_san(name) for name in authority.config.server_names}
+        if set(sans_of(cert)) != wanted or self.renew_at(cert) <= authority.clock():
+            return False
+        try:
+            key = load_private_key(self.key_path.read_bytes(), None)
+        except Exception:
+            return False
+        return same_key(key, cert.public_key())
+
+    def ensure(self, authority: Authority, *, force: bool = False) -> x509.Certificate:
+        """Issue (through the Authority, like any certificate) unless the current one serves."""
+        cert = self.current()
+        if not force and self.usable(authority, cert):
+            assert cert is not None
+            return cert
+        key = generate_key("ec-p256")
+        issued = authority.issue(
+            IssueRequest(
+                sans=list(authority.config.server_names),
+                template="tls-server",
+                public_key=key.public_key(),
+                requester="server",
+                name="stepui-server",
+            )
+        )
+        write_atomic(self.key_path, private_key_pem(key, None), PRIVATE_MODE)
+        write_atomic(self.cert_path, issued.pem_chain())
+        log.info(
+            "server certificate %s issued for %s",
+            issued.serial,
+            ", ".join(authority.config.server_names),
+        )
+        return issued.certificate
+
+    def load_into(self, context: ssl.SSLContext) -> None:
+        context.load_cert_chain(self.cert_path, self.key_path)
+
+
+def tls_context(files: ServerCertificate) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_COMPRESSION
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    files.load_into(context)
+    return context
+
+
+async def keep_renewed(
+    authority: Authority, files: ServerCertificate, context: ssl.SSLContext
+) -> None:
+    """Renew the server certificate at two thirds of its life, forever."""
+    while True:
+        cert = files.current()
+        wait = RETRY_DELAY
+        if cert is not None:
+            wait = max((files.renew_at(cert) - authority.clock()).total_seconds(), 0.0)
+        await asyncio.sleep(wait)
+        try:
+            files.ensure(authority)
+            files.load_into(context)
+        except Exception:
+            log.exception("server certificate renewal failed; retrying in %d s", RETRY_DELAY)
+            await asyncio.sleep(RETRY_DELAY)
+
+
+class _Config(Config):
+    """Hypercorn's Config with our own SSLContext and sockets bound before serving, so a port
+    in use fails at once and ``ready`` learns the real port (``:0`` picks a free one)."""
+
+    def __init__(self, context: ssl.SSLContext | None, sockets: Sockets, ready: Callable[[], None]):
+        super().__init__()
+        self._context = context
+        self._sockets = sockets
+        self._ready = ready
+
+    @property
+    def ssl_enabled(self) -> bool:
+        return self._context is not None
+
+    def create_ssl_context(self) -> ssl.SSLContext | None:
+        return self._context
+
+    def create_sockets(self) -> Sockets:
+        self._ready()
+        return self._sockets
+
+
+def _bind(address: str) -> socket.socket:
+    """Bind and listen; ``HOST:0`` asks the OS for a free port (tests, ad-hoc runs)."""
+    if address.endswith(":0"):
+        host, port = address[:-2].strip("[]"), 0
+    else:
+        host, port = parse_address(address, where="--address")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _url(scheme: str, sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+async def serve(
+    authority: Authority,
+    *,
+    address: str | None = None,
+    insecure_http: bool = False,
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    logger: logging.Logger | None = None,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until ``shutdown_trigger`` returns; ``ready(base_url)`` once listening."""
+    logger = logger or log
+    context = None
+    files = ServerCertificate.of(authority)
+    if not insecure_http:
+        files.ensure(authority)
+        context = tls_context(files)
+    sock = _bind(address or authority.config.server_address)
+    base_url = _url("http" if insecure_http else "https", sock)
+    sockets = Sockets([sock], [], []) if context else Sockets([], [sock], [])
+
+    def announce() -> None:
+        logger.info("ACME directory: %s", directory_url(authority, base=base_url))
+        if ready is not None:
+            ready(base_url)
+
+    config = _Config(context, sockets, announce)
+    config.accesslog = logger
+    config.errorlog = logger
+    config.access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(D)sus'
+    renewer = None
+    if context is not None:
+        renewer = asyncio.get_running_loop().create_task(keep_renewed(authority, files, context))
+    try:
+        await hypercorn_serve(create_app(authority), config, shutdown_trigger=shutdown_trigger)
+    finally:
+        if renewer is not None:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
+        sock.close()
