@@ -60,6 +60,11 @@ def reason_name(code: int) -> str:
     return next(name for name, value in REASONS.items() if value == code)
 
 
+def reason_flag(code: int) -> x509.ReasonFlags:
+    """The ``cryptography`` flag for a reason code (CRL entries and OCSP responses)."""
+    return _FLAGS[code]
+
+
 @dataclass(frozen=True)
 class RevokedEntry:
     serial: int
