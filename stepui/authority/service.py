@@ -63,7 +63,7 @@ from stepui.pki.names import (
 )
 from stepui.pki.policy import NamePolicy, check_name_constraints
 from stepui.pki.templates import BUILTIN_TEMPLATES, Template, template_from_dict
-from stepui.pki.timespec import format_duration, parse_duration
+from stepui.pki.timespec import format_duration
 from stepui.store import (
     AuthorityRecord,
     CertificateQuery,
@@ -856,7 +856,7 @@ class Authority:
         self, request: IssueRequest, template: Template, issuer: x509.Certificate, now: datetime
     ) -> tuple[datetime, datetime]:
         not_before = request.not_before or now - request.backdate
-        start = request.not_before or now
+        start = (request.not_before or now).replace(microsecond=0)
         if request.not_after is not None:
             not_after = request.not_after
         else:
@@ -1095,11 +1095,10 @@ class Authority:
 
     def renew_window(self, record: CertificateRecord, renew_before: str | None = None) -> datetime:
         """When a certificate enters its renewal window (config ``renew_before``)."""
+        from stepui.authority.managed import renewal_start
+
         spec = renew_before or self.config.renew_before
-        if spec.endswith("%"):
-            lifetime = record.not_after - record.not_before
-            return record.not_after - lifetime * (int(spec[:-1]) / 100)
-        return record.not_after - parse_duration(spec)
+        return renewal_start(record.not_before, record.not_after, spec)
 
     def audit_log(self, target: str | None = None, limit: int = 200):
         return self.store.ca.audit_entries(target, limit)

@@ -7,6 +7,7 @@ from pathlib import Path
 from stepui.store.acme import AcmeStore
 from stepui.store.ca import CaStore, CertificateQuery
 from stepui.store.db import Database
+from stepui.store.managed import ManagedRecord, ManagedStore
 from stepui.store.records import (
     AuditEntry,
     AuthorityRecord,
@@ -24,6 +25,8 @@ __all__ = [
     "CertificateRecord",
     "ChainRecord",
     "Database",
+    "ManagedRecord",
+    "ManagedStore",
     "Store",
     "from_db_time",
     "to_db_time",
@@ -37,6 +40,7 @@ class Store:
         self.db = Database(path)
         self.ca = CaStore(self.db)
         self.acme = AcmeStore(self.db)
+        self.managed = ManagedStore(self.db)
 
     def transaction(self):
         return self.db.transaction()

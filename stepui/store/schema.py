@@ -155,4 +155,19 @@ CREATE TABLE acme_challenges (
 CREATE INDEX acme_challenges_authz ON acme_challenges (authz_id, position);
 """
 
-MIGRATIONS: list[str] = [CA_TABLES, ACME_TABLES]
+# Certificates that `ca renew` keeps fresh: how each was issued (local CA or ACME, as JSON) and
+# where its files were last written, so a renewal replaces them in place.
+MANAGED_TABLES = """
+CREATE TABLE managed_certificates (
+    name TEXT PRIMARY KEY,
+    method TEXT NOT NULL,
+    cert_path TEXT NOT NULL,
+    key_path TEXT,
+    serial TEXT NOT NULL,
+    not_before TEXT NOT NULL,
+    not_after TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: list[str] = [CA_TABLES, ACME_TABLES, MANAGED_TABLES]
