@@ -1,0 +1,1 @@
+"""The workbench's screens: one module per screen, forms under ``forms``."""
