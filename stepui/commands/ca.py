@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from stepui.commands.context import Context, read_input
+from stepui.commands.context import Context, parse_validity, read_input
 from stepui.commands.output import day, emit, print_json, print_table, warn
 from stepui.commands.policy_args import add_policy_args, has_rules, merged_policy
 from stepui.errors import BadInput
@@ -175,7 +176,6 @@ def cmd_init(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_new(args: argparse.Namespace, ctx: Context) -> int:
     from stepui.pki.policy import name_constraints
-    from stepui.pki.timespec import parse_not_after
 
     constraints = name_constraints(
         permitted_dns=args.permitted_dns,
@@ -187,7 +187,9 @@ def cmd_new(args: argparse.Namespace, ctx: Context) -> int:
     )
     policy = merged_policy({}, args) if has_rules(args) else None
     auth = ctx.authority()
-    now = auth.clock()
+    validity = parse_validity(args.not_after)
+    if isinstance(validity, datetime):
+        validity = validity - auth.clock()
     record = auth.new_authority(
         args.kind,
         args.name,
@@ -196,7 +198,7 @@ def cmd_new(args: argparse.Namespace, ctx: Context) -> int:
         key_type=args.key_type,
         constraints=constraints,
         policy=policy,
-        validity=parse_not_after(args.not_after, now) - now,
+        validity=validity,
         subject=args.subject,
     )
     print(f"created {describe(record)}")

@@ -4,6 +4,7 @@ plus the few input helpers that turn a missing file into a one-line refusal."""
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,3 +52,21 @@ def check_file_stem(name: str) -> str:
     if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
         raise BadInput(f"name {name!r} must be a plain file name such as api (no '/')")
     return name
+
+
+def parse_validity(text: str, flag: str = "--not-after") -> timedelta | datetime:
+    """A lifetime (``24h``, ``5y``) or an absolute RFC 3339 end. A lifetime stays a lifetime so
+    the Authority counts it from the real start and reports it as typed."""
+    from stepui.pki.timespec import parse_duration, parse_time
+
+    try:
+        return parse_duration(text)
+    except BadInput:
+        pass
+    try:
+        return parse_time(text)
+    except BadInput:
+        raise BadInput(
+            f"{flag} {text!r} is neither a lifetime such as 24h, 90d or 1y nor an RFC 3339 time "
+            "such as 2030-01-31T12:00:00Z"
+        ) from None

@@ -14,18 +14,17 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stepui.commands.ca import add_key_type
-from stepui.commands.context import Context, check_file_stem, read_input
+from stepui.commands.context import Context, check_file_stem, parse_validity, read_input
 from stepui.commands.output import Progress, day
 from stepui.errors import BadInput, StepuiError
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
-    from stepui.authority import Authority, Issued, IssueRequest
+    from stepui.authority import Issued, IssueRequest
 
 BATCH_FIELDS = ("name", "subject", "sans", "template", "validity")
 
@@ -91,7 +90,7 @@ def cmd_issue(args: argparse.Namespace, ctx: Context) -> int:
         template=args.template,
         ca=args.ca,
         not_before=not_before,
-        not_after=_not_after(auth, args.not_after, not_before),
+        **_validity(args.not_after, "--not-after"),
         key_type=args.key_type,
         csr=csr,
         name=name,
@@ -100,10 +99,12 @@ def cmd_issue(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _not_after(auth: Authority, text: str | None, start: datetime | None) -> datetime | None:
-    from stepui.pki.timespec import parse_not_after
-
-    return parse_not_after(text, start or auth.clock()) if text else None
+def _validity(text: str | None, flag: str) -> dict[str, Any]:
+    """IssueRequest keywords for ``--not-after`` / a batch row's ``validity``."""
+    if not text:
+        return {}
+    value = parse_validity(text, flag)
+    return {"lifetime": value} if isinstance(value, timedelta) else {"not_after": value}
 
 
 def report(issued: Issued, out_dir: Path, name: str) -> None:
@@ -173,7 +174,7 @@ def _csv_rows(text: str) -> Iterator[Row]:
             yield Row(reader.line_num, {k: v for k, v in fields.items() if v})
 
 
-def _request(auth: Authority, row: Row, ca: str | None) -> IssueRequest:
+def _request(row: Row, ca: str | None) -> IssueRequest:
     from stepui.authority import IssueRequest
 
     fields = row.fields
@@ -198,7 +199,7 @@ def _request(auth: Authority, row: Row, ca: str | None) -> IssueRequest:
         sans=sans,
         template=fields.get("template") or "tls-server",
         ca=ca,
-        not_after=_not_after(auth, fields.get("validity"), None),
+        **_validity(fields.get("validity"), "validity"),
         name=check_file_stem(name),
     )
 
@@ -212,7 +213,7 @@ def issue_batch(ctx: Context, path: str, out_dir: Path, ca: str | None) -> int:
     seen: dict[str, int] = {}
     for row in rows:
         try:
-            request = _request(auth, row, ca)
+            request = _request(row, ca)
             if request.name in seen:
                 raise BadInput(f"name {request.name!r} already used on line {seen[request.name]}")
             auth.issue(request, out_dir=out_dir)
