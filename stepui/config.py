@@ -146,7 +146,8 @@ class _Reader:
             )
 
     def section(self, key: str) -> _Reader:
-        return _Reader(self.data.get(key) or {}, f"{self.path}.{key}")
+        value = self.data.get(key)
+        return _Reader({} if value is None else value, f"{self.path}.{key}")
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
         if key not in self.data or self.data[key] is None:

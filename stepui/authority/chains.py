@@ -29,25 +29,49 @@ def is_self_signed(cert: x509.Certificate) -> bool:
     return True
 
 
-def paths(
-    authority_id: str, variants: Callable[[str], list[Variant]], _seen: frozenset[str] = frozenset()
+def _full_paths(
+    authority_id: str, variants: Callable[[str], list[Variant]], seen: frozenset[str]
 ) -> list[list[x509.Certificate]]:
-    """Every path from ``authority_id`` upwards, self-signed roots left out (relying parties
-    hold those), the primary path first."""
-    if authority_id in _seen:
+    """Paths up to and including the self-signed root where one is known."""
+    if authority_id in seen:
         return []
-    seen = _seen | {authority_id}
+    seen = seen | {authority_id}
     result: list[list[x509.Certificate]] = []
     for variant in variants(authority_id):
         cert = variant.certificate
         if is_self_signed(cert):
-            result.append([])
+            result.append([cert])
         elif variant.issuer_id is not None:
-            result.extend([cert, *tail] for tail in paths(variant.issuer_id, variants, seen))
+            result.extend([cert, *tail] for tail in _full_paths(variant.issuer_id, variants, seen))
         else:
-            result.append([cert, *(c for c in variant.extra if not is_self_signed(c))])
+            result.append([cert, *variant.extra])
+    return result
+
+
+def _path_length_ok(path: list[x509.Certificate]) -> bool:
+    """RFC 5280 6.1.4 (m): a CA certificate may have at most pathLenConstraint CA certificates
+    below it in a leaf's chain. ``path`` starts at the issuing CA, so ``path[i]`` has ``i``."""
+    for below, cert in enumerate(path):
+        try:
+            limit = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            return False
+        if not limit.ca or (limit.path_length is not None and below > limit.path_length):
+            return False
+    return True
+
+
+def paths(
+    authority_id: str, variants: Callable[[str], list[Variant]]
+) -> list[list[x509.Certificate]]:
+    """Every valid path from ``authority_id`` upwards, the primary path first, self-signed
+    roots left out (relying parties hold those). A path that a relying party would refuse
+    for its path lengths (e.g. through a cross-certificate with pathLen 0) is not offered."""
     unique: list[list[x509.Certificate]] = []
-    for path in result:
+    for full in _full_paths(authority_id, variants, frozenset()):
+        if not _path_length_ok(full):
+            continue
+        path = [cert for cert in full if not is_self_signed(cert)]
         if path not in unique:
             unique.append(path)
     return unique

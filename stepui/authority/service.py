@@ -54,6 +54,7 @@ from stepui.pki.keys import (
 )
 from stepui.pki.names import (
     common_name,
+    host_in_common_name,
     parse_san,
     parse_subject,
     render_san,
@@ -735,12 +736,16 @@ class Authority:
             public_key = key.public_key()
         _check_public_key(public_key, csr=request.csr is not None)
         subject, sans = self._names(request)
-        self._check_names(ca, template, sans, request.policy)
+        self._check_san_types(template, sans)
+        # A host name in the CN is as much a claim as a SAN: policy and constraints see it too.
+        cn_host = host_in_common_name(subject)
+        claimed = sans if cn_host is None or cn_host in sans else [*sans, cn_host]
+        self._check_policies(ca, claimed, request.policy)
         signer = self.signer(ca.id)
         chain = self.chains(ca.id)
         constrained = self._constraining_cas(ca.id, signer, chain[0])
         if constrained:
-            check_name_constraints(sans, constrained)
+            check_name_constraints(claimed, constrained)
         now = self.clock()
         not_before, not_after = self._validity(request, template, signer.certificate, now)
         cert = build_certificate(
@@ -834,23 +839,23 @@ class Authority:
             raise BadInput("a certificate needs a subject or at least one SAN")
         return subject, sans
 
-    def _check_names(
-        self,
-        ca: AuthorityRecord,
-        template: Template,
-        sans: Sequence[x509.GeneralName],
-        extra: NamePolicy | None,
-    ) -> None:
+    @staticmethod
+    def _check_san_types(template: Template, sans: Sequence[x509.GeneralName]) -> None:
         for name in sans:
             if san_type(name) not in template.allowed_san_types:
                 raise PolicyRefused(
                     f"template {template.name!r} does not allow {san_type(name)} names "
                     f"({render_san(name)})"
                 )
+
+    @staticmethod
+    def _check_policies(
+        ca: AuthorityRecord, names: Sequence[x509.GeneralName], extra: NamePolicy | None
+    ) -> None:
         if ca.policy:
-            NamePolicy.from_dict(ca.policy).check(sans, f"CA {ca.name!r}'s policy")
+            NamePolicy.from_dict(ca.policy).check(names, f"CA {ca.name!r}'s policy")
         if extra is not None:
-            extra.check(sans, "the provisioner's policy")
+            extra.check(names, "the provisioner's policy")
 
     def _validity(
         self, request: IssueRequest, template: Template, issuer: x509.Certificate, now: datetime
@@ -962,8 +967,11 @@ class Authority:
         code = crl_mod.reason_code(reason)
         if record.ca_id is None:
             raise PolicyRefused(f"certificate {record.serial} was not issued by this CA")
-        if code == 8 and record.status != "revoked":
-            raise BadInput("removeFromCRL only applies to a certificate on hold")
+        if code == 8:
+            raise BadInput(
+                "removeFromCRL is only used in delta CRLs, not as a reason to revoke",
+                acme_type="badRevocationReason",
+            )
         with self.store.transaction():
             if not self.store.ca.mark_revoked(record.serial, self.clock(), code):
                 raise Conflict(

@@ -47,13 +47,19 @@ def reason_code(reason: str | int) -> int:
     if isinstance(reason, int) or str(reason).isdigit():
         code = int(reason)
         if code not in _FLAGS:
-            raise BadInput(f"revocation reason code {code} is not one of 0-10 except 7")
+            raise BadInput(
+                f"revocation reason code {code} is not one of 0-10 except 7",
+                acme_type="badRevocationReason",
+            )
         return code
     wanted = str(reason).replace("-", "").replace("_", "").lower()
     for name, code in REASONS.items():
         if name.lower() == wanted:
             return code
-    raise BadInput(f"unknown revocation reason {reason!r}: use one of {', '.join(REASONS)}")
+    raise BadInput(
+        f"unknown revocation reason {reason!r}: use one of {', '.join(REASONS)}",
+        acme_type="badRevocationReason",
+    )
 
 
 def reason_name(code: int) -> str:

@@ -165,6 +165,22 @@ def _guess_san_type(value: str) -> str:
     return "dns"
 
 
+def host_in_common_name(name: x509.Name) -> x509.GeneralName | None:
+    """The CN as a DNS name or IP when it is one (``api.corp.example``), so policy and name
+    constraints see it too; None for a CN that names a person or service ("Build Agent")."""
+    cn = common_name(name)
+    if not cn or " " in cn or "@" in cn or "://" in cn:
+        return None
+    try:
+        if _guess_san_type(cn) == "ip":
+            return x509.IPAddress(parse_ip(cn))
+        if "." not in cn.strip("."):
+            return None
+        return x509.DNSName(normalize_dns_name(cn))
+    except BadInput:
+        return None
+
+
 def parse_sans(texts: Iterable[str]) -> list[x509.GeneralName]:
     """Parse and de-duplicate, keeping the order given."""
     seen: list[x509.GeneralName] = []
