@@ -22,7 +22,7 @@ _GLOBAL_VALUE_OPTIONS = ("--home", "--password-file")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from stepui.commands import ca, cert, config, issue, provisioner
+    from stepui.commands import backup, ca, cert, config, issue, provisioner
 
     parser = argparse.ArgumentParser(
         prog="stepui",
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     ca_parser = commands.add_parser("ca", help="certificate authorities and issuance")
     ca_commands = ca_parser.add_subparsers(dest="ca_command", metavar="COMMAND", required=True)
     ca.register(ca_commands)
+    backup.register(ca_commands)
     issue.register(ca_commands)
     provisioner.register(ca_commands)
     cert.register(commands)
