@@ -58,12 +58,13 @@ class FirstRunScreen(ModalScreen[bool]):
                 yield Button("Quit", id="quit")
 
     created = False
+    working = False
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "create" and self.created:
             self.dismiss(True)
-        elif event.button.id == "create":
-            event.button.disabled = True
+        elif event.button.id == "create" and not self.working:
+            self.working = True
             self._create(self.query_one("#ca-name", Input).value)
         else:
             self.app.exit(0)
@@ -98,7 +99,7 @@ class FirstRunScreen(ModalScreen[bool]):
         )
 
     def _refused(self, error: StepuiError) -> None:
-        self.query_one("#create", Button).disabled = False
+        self.working = False
         self.notify(error.message, title="Refused", severity="error")
 
     def _show_result(self, result: dict[str, Any]) -> None:
@@ -114,7 +115,6 @@ class FirstRunScreen(ModalScreen[bool]):
         self.created = True
         button = self.query_one("#create", Button)
         button.label = "Continue"
-        button.disabled = False
         button.focus()
 
 
