@@ -35,9 +35,19 @@ async def test_issue_form_writes_a_certificate_that_openssl_verifies(tmp_path):
     root = tmp_path / "home" / "certs" / "root_ca.crt"
     chain = tmp_path / "home" / "certs" / "intermediate_ca.crt"
     result = subprocess.run(
-        ["openssl", "verify", "-attime", str(int(app.authority.clock().timestamp())),
-         "-CAfile", str(root), "-untrusted", str(chain), str(out / f"{record.serial}.crt")],
-        capture_output=True, text=True,
+        [
+            "openssl",
+            "verify",
+            "-attime",
+            str(int(app.authority.clock().timestamp())),
+            "-CAfile",
+            str(root),
+            "-untrusted",
+            str(chain),
+            str(out / f"{record.serial}.crt"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert (out / f"{record.serial}.key").stat().st_mode & 0o777 == 0o600
