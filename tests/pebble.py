@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -49,6 +50,11 @@ def tls_files(directory: Path) -> tuple[Path, Path, Path]:
         .not_valid_before(now - timedelta(hours=1))
         .not_valid_after(now + timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -66,6 +72,10 @@ def tls_files(directory: Path) -> tuple[Path, Path, Path]:
             ),
             critical=False,
         )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH]), False)
         .sign(ca_key, hashes.SHA256())
     )
     paths = directory / "tls-ca.pem", directory / "tls-cert.pem", directory / "tls-key.pem"
@@ -142,11 +152,14 @@ class Pebble:
             if self.process.poll() is not None:
                 raise RuntimeError("pebble exited: " + self.log())
             try:
-                httpx.get(self.url, verify=str(self.ca_bundle), timeout=2).raise_for_status()
+                httpx.get(self.url, verify=self.tls(), timeout=2).raise_for_status()
                 return
             except httpx.HTTPError:
                 time.sleep(0.2)
         raise RuntimeError("pebble did not start: " + self.log())
+
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_bundle))
 
     def log(self) -> str:
         return (self.directory / "pebble.log").read_text(errors="replace")
@@ -154,11 +167,11 @@ class Pebble:
     def roots_pem(self) -> bytes:
         """The root that signs this run's certificates (regenerated at each start)."""
         url = f"https://127.0.0.1:{self.management_port}/roots/0"
-        return httpx.get(url, verify=str(self.ca_bundle), timeout=10).content
+        return httpx.get(url, verify=self.tls(), timeout=10).content
 
     def cert_status(self, serial_hex: str) -> dict:
         url = f"https://127.0.0.1:{self.management_port}/cert-status-by-serial/{serial_hex}"
-        return httpx.get(url, verify=str(self.ca_bundle), timeout=10).json()
+        return httpx.get(url, verify=self.tls(), timeout=10).json()
 
     def stop(self) -> None:
         if self.process is not None:

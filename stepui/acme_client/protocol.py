@@ -22,12 +22,13 @@ from typing import Any
 
 import httpx
 import josepy
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from stepui.acme_client.errors import AcmeError
 
 log = logging.getLogger(__name__)
 
-BAD_NONCE_RETRIES = 5
+BAD_NONCE_RETRIES = 10
 MAX_RETRY_AFTER = 60.0
 USER_AGENT = "stepui-acme-client"
 
@@ -48,6 +49,15 @@ def _algorithm(jwk: josepy.JWK) -> tuple[str, josepy.JWASignature]:
     if isinstance(jwk, josepy.JWKRSA):
         return "RS256", josepy.RS256
     raise AcmeError(f"acme: unsupported account key type {type(jwk).__name__}")
+
+
+def jwk_for(key: Any) -> josepy.JWK:
+    """A JWK for a cryptography private key (EC or RSA: what ACME servers accept)."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return josepy.JWKEC(key=key)
+    if isinstance(key, rsa.RSAPrivateKey):
+        return josepy.JWKRSA(key=key)
+    raise AcmeError(f"acme: cannot sign ACME requests with a {type(key).__name__}")
 
 
 def jws(

@@ -19,6 +19,7 @@ from stepui.pki.timespec import parse_duration
 from stepui.store import ManagedRecord
 
 if TYPE_CHECKING:
+    from stepui.authority.models import Issued
     from stepui.authority.service import Authority
 
 
@@ -80,6 +81,16 @@ class ManagedCertificates:
             )
         self.authority.events.publish("managed.recorded", name=name, serial=record.serial)
         return record
+
+    def record_issued(
+        self, name: str, issued: Issued, out_dir: Path, *, actor: str = "cli"
+    ) -> ManagedRecord:
+        """A certificate this CA issued to ``out_dir/NAME.crt`` (+ ``.key`` when generated)."""
+        key_path = out_dir / f"{name}.key" if issued.key is not None else None
+        method = {"kind": "local", "ca": issued.record.ca_id, "template": issued.record.template}
+        return self.record(
+            name, method, out_dir / f"{name}.crt", key_path, issued.certificate, actor=actor
+        )
 
     def get(self, name: str) -> ManagedRecord:
         record = self.store.get(name)

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from stepui.commands import acme
 from stepui.commands.context import Context, parse_validity, read_input
 from stepui.commands.output import day, emit, print_json, print_table, warn
 from stepui.commands.policy_args import add_policy_args, has_rules, merged_policy
@@ -114,10 +115,12 @@ def register(sub: Any) -> None:
     p.add_argument("--pem", action="store_true")
     p.set_defaults(handler=cmd_crl)
 
-    p = sub.add_parser("revoke", help="revoke a certificate")
-    p.add_argument("serial")
+    p = sub.add_parser("revoke", help="revoke a certificate (locally or through ACME)")
+    p.add_argument("serial", nargs="?", help="or --cert FILE")
     p.add_argument("--reason", default="unspecified", help="keyCompromise, superseded, ...")
-    p.set_defaults(handler=cmd_revoke)
+    acme.add_revoke_arguments(p)
+    p.set_defaults(handler=acme.cmd_revoke)
+    acme.register_endpoint(sub)
 
     register_templates(sub)
 

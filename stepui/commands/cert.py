@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from stepui.commands import fetch, install
 from stepui.commands.context import Context, read_input
 from stepui.commands.output import day, print_json, print_table
 from stepui.errors import BadInput
@@ -37,6 +38,10 @@ def register(sub: Any) -> None:
     c = csub.add_parser("import", help="add certificates issued elsewhere to the inventory")
     c.add_argument("files", nargs="+", metavar="FILE")
     c.set_defaults(handler=cmd_import)
+
+    install.register(csub)
+
+    fetch.register(csub)
 
 
 def cmd_list(args: argparse.Namespace, ctx: Context) -> int:

@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stepui.commands import acme, renew
 from stepui.commands.ca import add_key_type
 from stepui.commands.context import Context, check_file_stem, parse_validity, read_input
 from stepui.commands.output import Progress, day
@@ -54,17 +55,23 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="CSV (name,subject,sans,template,validity) or JSON lines, one cert per row",
     )
+    acme.add_issue_arguments(p)
     p.set_defaults(handler=cmd_issue)
 
-    p = sub.add_parser("renew", help="renew a certificate (same names, template and CA)")
-    p.add_argument("serial")
+    p = sub.add_parser(
+        "renew", help="renew managed certificates (NAME…, --all) or one certificate by serial"
+    )
+    p.add_argument("targets", nargs="*", metavar="NAME|SERIAL")
     p.add_argument("--rekey", action="store_true", help="generate a new key")
     p.add_argument("--key-type", help="key type with --rekey (default: the old one)")
     p.add_argument("--out", default=".", metavar="DIR", help="default: current directory")
-    p.set_defaults(handler=cmd_renew)
+    renew.add_arguments(p)
+    p.set_defaults(handler=renew.cmd_renew)
 
 
 def cmd_issue(args: argparse.Namespace, ctx: Context) -> int:
+    if args.acme is not None:
+        return acme.cmd_issue_acme(args, ctx)
     if args.batch:
         single_only = ("subject", "san", "csr", "not_before", "not_after")
         given = ["--" + f.replace("_", "-") for f in single_only if getattr(args, f)]
@@ -74,6 +81,7 @@ def cmd_issue(args: argparse.Namespace, ctx: Context) -> int:
     if not args.name:
         raise BadInput("give NAME (the output file name) or --batch FILE")
     from stepui.authority import IssueRequest
+    from stepui.authority.managed import ManagedCertificates
     from stepui.pki.issue import load_csr
     from stepui.pki.timespec import parse_time
 
@@ -95,7 +103,9 @@ def cmd_issue(args: argparse.Namespace, ctx: Context) -> int:
         csr=csr,
         name=name,
     )
-    report(auth.issue(request, out_dir=Path(args.out)), Path(args.out), name)
+    issued = auth.issue(request, out_dir=Path(args.out))
+    ManagedCertificates(auth).record_issued(name, issued, Path(args.out))
+    report(issued, Path(args.out), name)
     return 0
 
 
