@@ -120,6 +120,10 @@ Every certificate the CA knows, one page at a time from the database.
         self.table.set_filter(TableFilter())
         self.table.focus()
 
+    def chosen_serials(self) -> list[str]:
+        """What renew/revoke apply to (the command palette asks too)."""
+        return self.table.chosen()
+
     def action_renew(self) -> None:
         serials = self.table.chosen()
         if serials:

@@ -102,6 +102,9 @@ class DetailScreen(Screen[None]):
             detail = ", ".join(f"{k}={v}" for k, v in entry.detail.items() if v)
             table.add_row(f"{entry.at:%Y-%m-%d %H:%M}", entry.actor, entry.action, detail)
 
+    def chosen_serials(self) -> list[str]:
+        return [self.serial]
+
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
