@@ -285,3 +285,55 @@ def test_ari_cert_id_matches_rfc_9773_example() -> None:
         .sign(key, hashes.SHA256())
     )
     assert cert_id(cert) == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE"
+
+
+# -- against stepui's own ACME server ------------------------------------------------------
+@pytest.fixture
+def own_server(tmp_path: Path, dns: DNSServer):
+    from stepui.authority import Authority
+    from tests.acme_fixtures import RunningServer
+    from tests.pebble import free_port
+
+    authority = Authority.open(tmp_path / "home")
+    authority.init("Own", passwordless=True)
+    authority.save_config(
+        authority.config.with_changes(
+            acme_http_port=free_port(),
+            acme_tls_port=free_port(),
+            acme_resolver=f"127.0.0.1:{dns.port}",
+        )
+    )
+    server = RunningServer(authority).start()
+    try:
+        yield authority, server
+    finally:
+        server.stop()
+        authority.close()
+
+
+@pytest.mark.parametrize("challenge", ["http-01", "tls-alpn-01"])
+def test_issue_and_renew_from_stepuis_own_server(own_server, challenge: str) -> None:
+    authority, server = own_server
+    home = authority.home
+    root = home / "certs" / "root_ca.crt"
+    if challenge == "http-01":
+        how = ["--http-port", str(authority.config.acme_http_port)]
+    else:
+        how = ["--tls-alpn", "--tls-port", str(authority.config.acme_tls_port)]
+    common = ["--acme", server.directory, "--ca-bundle", str(root), "--bind", "127.0.0.1"]
+    out = home.parent / "out"
+    ok(
+        stepui(
+            home, "ca", "issue", "www", "--san", "DNS:www.test", "--out", str(out), *common, *how
+        )
+    )
+    first = chain_of(out / "www.crt")
+    verify_chain(
+        first, load_certificates(root.read_bytes()), "www.test", first[0].not_valid_before_utc
+    )
+    assert authority.certificate(format(first[0].serial_number, "x")).status == "valid"
+
+    ok(stepui(home, "ca", "renew", "www", "--force"))
+    renewed = chain_of(out / "www.crt")[0]
+    assert renewed.serial_number != first[0].serial_number
+    assert renewed.public_key() == first[0].public_key()
