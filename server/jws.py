@@ -202,7 +202,9 @@ def verify_signature(jws: Jws, key: PublicKey) -> None:
             pad = (
                 padding.PKCS1v15()
                 if alg == "RS256"
-                else padding.PSS(padding.MGF1(hashes.SHA256()), hashes.SHA256.digest_size)
+                # RFC 7518 §3.5 fixes the salt at the hash size, but josepy (certbot) signs
+                # with the maximum; any salt is as safe, so accept both.
+                else padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.AUTO)
             )
             key.verify(jws.signature, jws.signing_input, pad, hashes.SHA256())
         else:

@@ -9,11 +9,13 @@ responders listen; the server is configured to validate on the responders' ports
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import josepy
 import pytest
 from acme import client, messages
@@ -89,13 +91,35 @@ class AcmeEnv:
     http01: HTTP01Responder
     tls_alpn: TLSALPN01Responder
     root: Path
+    clients: list[client.ClientNetwork] = field(default_factory=list)
 
     def client(
         self, key: josepy.JWK | None = None, alg: josepy.JWASignature = josepy.ES256
     ) -> client.ClientV2:
         key = key or josepy.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
         net = client.ClientNetwork(key, alg=alg, verify_ssl=str(self.root), user_agent="tests")
+        # No idle keep-alive connections: they would hold the server's graceful TLS shutdown
+        # for asyncio's 30 s SSL shutdown timeout at teardown.
+        net.session.headers["Connection"] = "close"
+        self.clients.append(net)
         return client.ClientV2(client.ClientV2.get_directory(self.server.directory, net), net)
+
+    def http(self) -> httpx.Client:
+        """A plain HTTPS client trusting only the CA's root, for what the acme lib hides."""
+        context = ssl.create_default_context(cafile=str(self.root))
+        return httpx.Client(base_url=self.server.base_url, verify=context, timeout=30)
+
+    def rows(self) -> dict[str, int]:
+        """Row counts of everything a request could persist (nonces aside)."""
+        tables = (
+            "acme_accounts",
+            "acme_orders",
+            "acme_authorizations",
+            "acme_challenges",
+            "certificates",
+        )
+        db = self.authority.store.db
+        return {t: db.query_one(f"SELECT count(*) FROM {t}")[0] for t in tables}
 
     def register(self, acme: client.ClientV2 | None = None) -> client.ClientV2:
         acme = acme or self.client()
@@ -126,16 +150,14 @@ def acme_env(acme_authority: Authority) -> Iterator[AcmeEnv]:
         )
     )
     server = RunningServer(acme_authority).start()
+    env = AcmeEnv(
+        acme_authority, server, dns, http01, tls_alpn, acme_authority.home / "certs" / "root_ca.crt"
+    )
     try:
-        yield AcmeEnv(
-            acme_authority,
-            server,
-            dns,
-            http01,
-            tls_alpn,
-            acme_authority.home / "certs" / "root_ca.crt",
-        )
+        yield env
     finally:
+        for net in env.clients:
+            net.session.close()
         server.stop()
         tls_alpn.stop()
         http01.stop()
