@@ -13,6 +13,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -30,6 +31,19 @@ from tests.support.responders import HTTP01Responder, TLSALPN01Responder
 
 START_TIMEOUT = 60.0
 NAMES = ("www.test", "api.test", "example.test", "a.example.test", "b.example.test")
+
+
+class MovableClock:
+    """Real time plus an offset that tests move forward (expiry without sleeping)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
 
 
 class RunningServer:
@@ -91,6 +105,7 @@ class AcmeEnv:
     http01: HTTP01Responder
     tls_alpn: TLSALPN01Responder
     root: Path
+    clock: MovableClock
     clients: list[client.ClientNetwork] = field(default_factory=list)
 
     def client(
@@ -129,7 +144,7 @@ class AcmeEnv:
 
 @pytest.fixture
 def acme_authority(tmp_path: Path) -> Iterator[Authority]:
-    authority = Authority.open(tmp_path / "home")
+    authority = Authority.open(tmp_path / "home", clock=MovableClock())
     authority.init("Test", passwordless=True)
     yield authority
     authority.close()
@@ -150,9 +165,8 @@ def acme_env(acme_authority: Authority) -> Iterator[AcmeEnv]:
         )
     )
     server = RunningServer(acme_authority).start()
-    env = AcmeEnv(
-        acme_authority, server, dns, http01, tls_alpn, acme_authority.home / "certs" / "root_ca.crt"
-    )
+    root = acme_authority.home / "certs" / "root_ca.crt"
+    env = AcmeEnv(acme_authority, server, dns, http01, tls_alpn, root, acme_authority.clock)
     try:
         yield env
     finally:
