@@ -78,8 +78,9 @@ class RawClient:
     def nonce(self) -> str:
         return self.http.head(self.directory["newNonce"]).headers["Replay-Nonce"]
 
-    def protected(self, url: str, *, use_jwk: bool | None = None, **changes: Any) -> dict:
-        header: dict[str, Any] = {"alg": self.alg, "nonce": self.nonce(), "url": url}
+    def protected(self, to: str, *, use_jwk: bool | None = None, **changes: Any) -> dict:
+        """The usual header for a request to ``to``; ``changes`` override (None drops)."""
+        header: dict[str, Any] = {"alg": self.alg, "nonce": self.nonce(), "url": to}
         if use_jwk or (use_jwk is None and self.kid is None):
             header["jwk"] = public_jwk(self.key)
         else:

@@ -7,10 +7,12 @@ import dataclasses
 import pytest
 from acme import errors, messages
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from server import accounts as accounts_module
 from stepui.events import Event
 from tests.acme_fixtures import AcmeEnv, make_csr
+from tests.acme_raw import RawClient
 
 
 def test_directory_lists_resources_and_meta(acme_env: AcmeEnv) -> None:
@@ -169,3 +171,25 @@ def test_public_endpoints(acme_env: AcmeEnv) -> None:
     parsed = x509.load_der_x509_crl(crl.content)
     assert parsed.is_signature_valid(authority.ca_certificate().public_key())
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "make_key",
+    [
+        ed25519.Ed25519PrivateKey.generate,
+        lambda: ec.generate_private_key(ec.SECP384R1()),
+        lambda: ec.generate_private_key(ec.SECP521R1()),
+        lambda: rsa.generate_private_key(65537, 2048),
+    ],
+    ids=["EdDSA", "ES384", "ES512", "RS256"],
+)
+def test_accounts_with_every_supported_algorithm(acme_env: AcmeEnv, make_key) -> None:
+    raw = RawClient(acme_env, key=make_key())
+    try:
+        kid = raw.register()
+        assert raw.post(kid).json()["status"] == "valid"
+        if isinstance(raw.key, rsa.RSAPrivateKey):
+            raw.alg = "PS256"
+            assert raw.post(kid).status_code == 200
+    finally:
+        raw.close()
