@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from stepui.cli import wants_server
-from tests.support.cli import files, ok, openssl, refused, rows, stepui
+from tests.support.cli import files, ok, on_terminal, openssl, refused, rows, stepui
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,23 @@ def test_init_without_password_warns_and_keeps_plain_keys(tmp_path: Path) -> Non
         assert b"ENCRYPTED" not in key.read_bytes()
     ok(stepui(home, "ca", "issue", "svc", "--out", str(tmp_path), password=None))
     assert files(tmp_path) == ["home", "svc.crt", "svc.key"]
+
+
+def test_init_on_a_terminal_asks_the_password_twice(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    answers = [(b"CA password: ", b"typed\n"), (b"Repeat the password: ", b"typos\n")]
+    code, shown = on_terminal(home, "ca", "init", "Tty", answers=answers)
+    assert code == 2 and "do not match" in shown
+    assert files(home / "secrets") == []
+    answers = [(b"CA password: ", b"typed\n"), (b"Repeat the password: ", b"typed\n")]
+    code, shown = on_terminal(home, "ca", "init", "Tty", answers=answers)
+    assert code == 0, shown
+    assert "typed" not in shown  # no echo
+    ok(stepui(home, "ca", "issue", "svc", "--out", str(tmp_path), password="typed"))
+    code, shown = on_terminal(home, "ca", "issue", "tty", "--out", str(tmp_path),
+                              answers=[(b"CA password: ", b"typed\n")])  # fmt: skip
+    assert code == 0, shown
+    assert (tmp_path / "tty.key").exists()
 
 
 def test_init_without_any_password_is_refused(tmp_path: Path) -> None:

@@ -76,3 +76,35 @@ def openssl(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 
 def files(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def on_terminal(home: Path, *args: str, answers: list[tuple[bytes, bytes]]) -> tuple[int, str]:
+    """Run stepui with a pseudo-terminal as its controlling tty, typing each answer once its
+    prompt appears (in order); returns (exit code, everything the terminal showed)."""
+    import pty
+    import select
+    import time
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("STEPUI_")}
+    environment["PYTHONPATH"] = str(REPO)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child becomes stepui
+        argv = [sys.executable, "-m", "stepui", "--home", str(home), *args]
+        os.execve(sys.executable, argv, environment)
+    shown, queue, position = b"", list(answers), 0
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], 1)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal: it has exited
+                break
+            if not chunk:
+                break
+            shown += chunk
+        if queue and (index := shown.find(queue[0][0], position)) >= 0:
+            position = index + len(queue[0][0])
+            os.write(fd, queue.pop(0)[1])
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
