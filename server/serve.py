@@ -32,7 +32,7 @@ from stepui.pki.names import parse_san, sans_of
 log = logging.getLogger("stepui.server")
 
 RENEW_AT = 2 / 3  # of the lifetime, as certbot and step do
-RETRY_DELAY = 60.0  # seconds before retrying a failed renewal
+CHECK_INTERVAL = 60.0  # seconds between checks of the server certificate
 
 
 def directory_url(authority: Authority, provisioner: str = "acme", base: str | None = None) -> str:
@@ -116,19 +116,18 @@ def tls_context(files: ServerCertificate) -> ssl.SSLContext:
 async def keep_renewed(
     authority: Authority, files: ServerCertificate, context: ssl.SSLContext
 ) -> None:
-    """Renew the server certificate at two thirds of its life, forever."""
+    """Check every ``CHECK_INTERVAL`` and renew at two thirds of the certificate's life.
+
+    Polling (rather than one long sleep) follows the injected clock and survives suspend."""
     while True:
-        cert = files.current()
-        wait = RETRY_DELAY
-        if cert is not None:
-            wait = max((files.renew_at(cert) - authority.clock()).total_seconds(), 0.0)
-        await asyncio.sleep(wait)
+        await asyncio.sleep(CHECK_INTERVAL)
+        if files.usable(authority, files.current()):
+            continue
         try:
-            files.ensure(authority)
+            files.ensure(authority, force=True)
             files.load_into(context)
         except Exception:
-            log.exception("server certificate renewal failed; retrying in %d s", RETRY_DELAY)
-            await asyncio.sleep(RETRY_DELAY)
+            log.exception("server certificate renewal failed; retrying")
 
 
 class _Config(Config):

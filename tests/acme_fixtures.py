@@ -49,8 +49,9 @@ class MovableClock:
 class RunningServer:
     """``server.serve.serve`` in its own thread and event loop, as ``stepui --serve`` runs it."""
 
-    def __init__(self, authority: Authority) -> None:
+    def __init__(self, authority: Authority, *, insecure_http: bool = False) -> None:
         self.authority = authority
+        self.insecure_http = insecure_http
         self.base_url = ""
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -79,6 +80,7 @@ class RunningServer:
         await serve(
             self.authority,
             address="127.0.0.1:0",
+            insecure_http=self.insecure_http,
             shutdown_trigger=self._stop.wait,
             ready=self._on_ready,
         )
