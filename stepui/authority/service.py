@@ -209,11 +209,12 @@ class Authority:
         return candidate
 
     def _encrypt_keys(self) -> bool:
-        """Keys are encrypted unless this is a passwordless dev CA (the first root was made
-        without a password) and no password was given."""
-        if self.keys.password():
-            return True
-        return any(a.key_encrypted for a in self.authorities() if a.key_file)
+        """New keys follow the CA keys already here: encrypted, or plain for a passwordless dev
+        CA (decided without asking for a password, so a dev CA never prompts)."""
+        keyed = [a for a in self.authorities() if a.key_file]
+        if keyed:
+            return any(a.key_encrypted for a in keyed)
+        return bool(self.keys.password())
 
     def init(
         self,
@@ -853,7 +854,7 @@ class Authority:
         ca: AuthorityRecord, names: Sequence[x509.GeneralName], extra: NamePolicy | None
     ) -> None:
         if ca.policy:
-            NamePolicy.from_dict(ca.policy).check(names, f"CA {ca.name!r}'s policy")
+            NamePolicy.from_dict(ca.policy).check(names, f"the policy of CA {ca.name!r}")
         if extra is not None:
             extra.check(names, "the provisioner's policy")
 
