@@ -167,6 +167,16 @@ class Interop:
             connection.close()
         return row
 
+    def assert_issued(self, cert: Path, chain: Path, sans: set[str]) -> dict:
+        """``cert`` verifies to the root through ``chain``, and the store has it, valid, issued
+        for exactly these names to an ACME account (requester ``acme:<account>``)."""
+        openssl_verify(self.root, cert, chain)
+        row = self.stored(cert)
+        assert row["status"] == "valid", row
+        assert set(row["sans"]) == sans, row
+        assert row["requester"].startswith("acme:"), row
+        return row
+
     def txt_gone(self, fqdn: str) -> bool:
         """The client's cleanup withdrew its dns-01 record: the name is gone from the test DNS."""
         host, port = self.dns_server.address
