@@ -86,3 +86,17 @@ def test_config_section_of_the_wrong_type_names_its_path(tmp_path: Path, section
     path.write_text(json.dumps({section: []}))
     with pytest.raises(BadInput, match=rf"\$\.{section}: must be an object"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("san", "message"),
+    [
+        ("DNS:127.0.0.1", "is an IP address, not a DNS name: use IP:127.0.0.1"),
+        ("DNS:10.1.2", "all-numeric top-level label"),
+        ("DNS:host.123", "all-numeric top-level label"),
+    ],
+)
+def test_addresses_written_as_dns_names_are_refused(ca: Authority, san: str, message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        ca.issue(IssueRequest(subject="CN=x", sans=[san]))
+    assert ca.count() == 0

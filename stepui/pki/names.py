@@ -105,6 +105,12 @@ def normalize_dns_name(name: str, *, allow_wildcard: bool = True) -> str:
     if len(ascii_name) > 253:
         raise BadInput(f"DNS name {name!r} is longer than 253 characters")
     labels = ascii_name.split(".")
+    # RFC 1123 2.1 / RFC 3696 2: a top-level label is never all-numeric, so such a name is an
+    # address written as a name; certificates and ACME carry addresses as IP identifiers.
+    if _is_ip(ascii_name):
+        raise BadInput(f"{name!r} is an IP address, not a DNS name: use IP:{name.strip()}")
+    if labels[-1].isdigit():
+        raise BadInput(f"DNS name {name!r} has an all-numeric top-level label")
     for index, label in enumerate(labels):
         if label == "*" and index == 0 and allow_wildcard and len(labels) > 1:
             continue
@@ -152,12 +158,17 @@ def parse_san(text: str) -> x509.GeneralName:
     return x509.UniformResourceIdentifier(value)
 
 
-def _guess_san_type(value: str) -> str:
+def _is_ip(text: str) -> bool:
     try:
-        ipaddress.ip_address(value.strip("[]"))
-        return "ip"
+        ipaddress.ip_address(text.strip("[]"))
     except ValueError:
-        pass
+        return False
+    return True
+
+
+def _guess_san_type(value: str) -> str:
+    if _is_ip(value):
+        return "ip"
     if "://" in value:
         return "uri"
     if "@" in value:
