@@ -126,9 +126,10 @@ def account(call: Call, account_id: str) -> Reply:
     return Reply(200, render(call.urls, current), {"Location": call.urls.account(current.id)})
 
 
-def orders(call: Call, account_id: str, cursor: str | None) -> Reply:
+def orders(call: Call, account_id: str) -> Reply:
     call.owned(account_id, "account")
     call.verified.require_post_as_get()
+    cursor = call.query.get("cursor")
     after = int(cursor) if cursor and cursor.isdigit() else 0
     ids, next_cursor = call.store.order_ids(account_id, after=after, limit=ORDERS_PAGE)
     links = []

@@ -66,9 +66,9 @@ def create_app(authority: Authority, *, events: Events | None = None) -> Quart:
         )
         if verified.account is not None:
             g.account = verified.account.id
-        return Call(acme, provisioner, urls, now, verified)
+        return Call(acme, provisioner, urls, now, verified, request.args)
 
-    def post(rule: str, handler: Handler, *, allow_jwk: bool = False) -> None:
+    def post(rule: str, handler: Handler, *, allow_jwk: bool = False, name: str = "") -> None:
         async def view(provisioner: str, **kwargs: Any) -> Response:
             call = await authenticated(provisioner, allow_jwk)
             reply = handler(call, **kwargs)
@@ -76,37 +76,20 @@ def create_app(authority: Authority, *, events: Events | None = None) -> Quart:
                 reply = await reply
             return _response(reply)
 
-        endpoint = f"{handler.__module__}.{handler.__name__}"
+        endpoint = name or f"{handler.__module__}.{handler.__name__}"
         app.add_url_rule(f"/acme/<provisioner>/{rule}", endpoint, view, methods=["POST"])
 
     post("new-account", accounts.new_account, allow_jwk=True)
     post("account/<account_id>", accounts.account)
+    post("account/<account_id>/orders", accounts.orders)
     post("new-order", orders.new_order)
     post("order/<order_id>", orders.order)
     post("order/<order_id>/finalize", orders.finalize)
     post("authz/<authz_id>", orders.authorization)
     post("challenge/<challenge_id>", challenges.challenge)
     post("certificate/<serial>", certificates.certificate)
+    post("certificate/<serial>/<int:index>", certificates.certificate, name="alternate")
     post("revoke-cert", certificates.revoke, allow_jwk=True)
-
-    async def orders_view(provisioner: str, account_id: str) -> Response:
-        call = await authenticated(provisioner, False)
-        return _response(accounts.orders(call, account_id, request.args.get("cursor")))
-
-    app.add_url_rule(
-        "/acme/<provisioner>/account/<account_id>/orders", "orders", orders_view, methods=["POST"]
-    )
-
-    async def chain_view(provisioner: str, serial: str, index: int) -> Response:
-        call = await authenticated(provisioner, False)
-        return _response(certificates.certificate(call, serial, index))
-
-    app.add_url_rule(
-        "/acme/<provisioner>/certificate/<serial>/<int:index>",
-        "certificate_chain",
-        chain_view,
-        methods=["POST"],
-    )
 
     @app.get("/acme/<provisioner>/directory")
     async def directory(provisioner: str) -> Response:

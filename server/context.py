@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -83,6 +83,7 @@ class Call:
     urls: Urls
     now: datetime
     verified: Verified
+    query: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def account(self) -> Account:

@@ -44,7 +44,7 @@ STATUS_BY_TYPE = {
 }
 
 
-@dataclass
+@dataclass(eq=False)  # exceptions compare and hash by identity
 class Problem(Exception):
     """An ACME error answer. ``kind`` is the short type (``badNonce``)."""
 

@@ -33,6 +33,7 @@ log = logging.getLogger("stepui.server")
 
 RENEW_AT = 2 / 3  # of the lifetime, as certbot and step do
 CHECK_INTERVAL = 60.0  # seconds between checks of the server certificate
+STOP_DEADLINE = 5.0  # seconds from the shutdown trigger to a forced stop
 
 
 def directory_url(authority: Authority, provisioner: str = "acme", base: str | None = None) -> str:
@@ -177,6 +178,33 @@ def _url(scheme: str, sock: socket.socket) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
+async def _serve_with_deadline(
+    app: object, config: Config, shutdown_trigger: Callable[[], Awaitable[None]]
+) -> None:
+    """Hypercorn, stopped within ``STOP_DEADLINE`` of the trigger: a client that keeps an idle
+    TLS connection and never answers close_notify would otherwise hold the stop for asyncio's
+    30-second SSL shutdown timeout."""
+    stopping = asyncio.Event()
+
+    async def trigger() -> None:
+        await shutdown_trigger()
+        stopping.set()
+
+    server = asyncio.ensure_future(hypercorn_serve(app, config, shutdown_trigger=trigger))
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({server, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if not server.done():
+            await asyncio.wait({server}, timeout=STOP_DEADLINE)
+    finally:
+        stop.cancel()
+        if not server.done():
+            server.cancel()
+        await asyncio.gather(server, stop, return_exceptions=True)
+    if not server.cancelled() and server.exception() is not None:
+        raise server.exception()
+
+
 async def serve(
     authority: Authority,
     *,
@@ -210,7 +238,7 @@ async def serve(
     if context is not None:
         renewer = asyncio.get_running_loop().create_task(keep_renewed(authority, files, context))
     try:
-        await hypercorn_serve(create_app(authority), config, shutdown_trigger=shutdown_trigger)
+        await _serve_with_deadline(create_app(authority), config, shutdown_trigger)
     finally:
         if renewer is not None:
             renewer.cancel()

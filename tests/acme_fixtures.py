@@ -115,8 +115,8 @@ class AcmeEnv:
     ) -> client.ClientV2:
         key = key or josepy.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
         net = client.ClientNetwork(key, alg=alg, verify_ssl=str(self.root), user_agent="tests")
-        # No idle keep-alive connections: they would hold the server's graceful TLS shutdown
-        # for asyncio's 30 s SSL shutdown timeout at teardown.
+        # No idle keep-alive connections: serve() would wait out its stop deadline for them
+        # at every teardown.
         net.session.headers["Connection"] = "close"
         self.clients.append(net)
         return client.ClientV2(client.ClientV2.get_directory(self.server.directory, net), net)
