@@ -227,7 +227,7 @@ def test_sort_limit_offset(populated: Store) -> None:
 def test_counts(populated: Store) -> None:
     assert populated.ca.count_certificates(CertificateQuery(now=NOW)) == 6
     assert populated.ca.count_certificates(CertificateQuery(now=NOW, status="valid")) == 4
-    counts = populated.ca.counts_by_ca(NOW, NOW + timedelta(hours=12))
+    counts = populated.ca.counts_by_ca(NOW, "12h")
     assert counts["ca1"] == {"valid": 1, "expiring": 1, "expired": 1, "revoked": 1}
     assert counts["ca2"] == {"valid": 2, "expiring": 1, "expired": 0, "revoked": 0}
     assert counts[None] == {"valid": 1, "expiring": 1, "expired": 0, "revoked": 0}

@@ -32,7 +32,10 @@ async def test_first_run_creates_a_dev_ca_and_a_localhost_certificate(tmp_path):
         text = str(app.screen.query_one("#first-run-text").render())
         assert str(tmp_path / "certs" / "root_ca.crt") in text
         assert "update-ca-certificates" in text or "add-trusted-cert" in text
-        app.screen.query_one("#create").press()  # now labelled "Continue"
+        continue_button = app.screen.query_one("#continue")
+        await wait_for(pilot, lambda: app.focused is continue_button)
+        assert not app.screen.query_one("#create").display
+        await pilot.press("enter")  # the real key, at once: no pause after the worker
         await wait_for(pilot, lambda: isinstance(app.screen, CertificatesScreen))
         await wait_for(pilot, lambda: app.screen.query_one(CertificateTable).total == 1)
     authority = app.authority
@@ -42,6 +45,17 @@ async def test_first_run_creates_a_dev_ca_and_a_localhost_certificate(tmp_path):
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert {str(v) for v in sans.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "::1"}
     assert (tmp_path / "certs" / "localhost.key").stat().st_mode & 0o777 == 0o600
+
+
+async def test_first_run_continue_answers_a_click(tmp_path):
+    app = build_app(tmp_path, seeded=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FirstRunScreen))
+        await pilot.press("enter")  # the name field has focus: enter creates
+        await wait_for(pilot, lambda: app.screen.created)
+        assert await pilot.click("#continue")
+        await wait_for(pilot, lambda: isinstance(app.screen, CertificatesScreen))
+    assert app.authority.initialized
 
 
 async def test_an_encrypted_ca_asks_for_its_password_once(tmp_path):

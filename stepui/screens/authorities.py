@@ -12,7 +12,7 @@ from textual.widgets import Static
 from stepui.screens.base import WorkbenchScreen
 from stepui.widgets.ca_tree import CaTree
 from stepui.widgets.cert_table import TableFilter
-from stepui.widgets.status import STATE_STYLES
+from stepui.widgets.status import legend, renew_rule
 
 
 class AuthoritiesScreen(WorkbenchScreen):
@@ -40,8 +40,9 @@ cross-signed it) and the certificates each CA issued, with counts by state.
 
     def body(self) -> Iterable[Widget]:
         yield CaTree(self.authority, id="tree")
-        legend = " ".join(f"[{style}]■ {state}[/]" for state, style in STATE_STYLES.items())
-        yield Static(legend, id="legend")
+        text = legend()
+        text.append("  ").append(f"· expiring: {renew_rule(self.authority)}", style="dim")
+        yield Static(text, id="legend")
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, RichLog, Static
 
 from stepui.screens.base import WorkbenchScreen
 from stepui.screens.server_control import LogLine
+from stepui.widgets.status import STATE_STYLES
 
 
 class ServerScreen(WorkbenchScreen):
@@ -50,6 +51,8 @@ Caddy reach it at the directory URL. Its request log and Hypercorn's messages ap
         log = self.query_one(RichLog)
         for line in self.controller.lines:
             log.write(Text(line.text, style=line.style))
+        if not self.controller.lines:
+            log.write(Text("requests and server messages appear here", style="dim italic"))
         self.controller.listeners.append(self._on_line)
         self._show_status()
         self.query_one("#provisioners", Static).update(self._provisioners())
@@ -68,10 +71,14 @@ Caddy reach it at the directory URL. Its request log and Hypercorn's messages ap
         controller = self.controller
         text = Text()
         if controller.running:
-            text.append("● running ", style="green bold")
-            text.append(controller.url)
+            text.append("● running ", style=f"bold {STATE_STYLES['valid']}")
+            text.append("· directory ", style="dim")
+            text.append(controller.url, style="bold underline")
         else:
-            text.append("○ stopped", style="dim")
+            address = self.query_one("#address", Input).value.strip()
+            text.append("○ stopped ", style="bold")
+            text.append("· s starts it at ", style="dim")
+            text.append(controller.planned_url(address or None), style="bold")
         counts = " · ".join(
             f"{name} {controller.counters[name]}"
             for name in ("accounts", "orders", "issued", "failed validations")
@@ -87,6 +94,10 @@ Caddy reach it at the directory URL. Its request log and Hypercorn's messages ap
             text.append(f"{name}", style="bold")
             text.append(f" ({provisioner.template}, {' '.join(provisioner.challenges)})  ")
         return text
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "address" and not self.controller.running:
+            self._show_status()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "start":

@@ -115,6 +115,15 @@ class ServerController:
         self.url = directory_url(self.app.authority, base=base)
         self._add(LogLine("log", f"serving {self.url}", "bold"))
 
+    def planned_url(self, address: str | None = None) -> str:
+        """The directory URL the server will have on ``address`` (the configured one, which
+        honours ``external_url``, when None or unchanged)."""
+        from server.serve import directory_url
+
+        config = self.app.authority.config
+        base = None if address in (None, "", config.server_address) else f"https://{address}"
+        return directory_url(self.app.authority, base=base)
+
     async def stop(self) -> None:
         """Graceful: the shutdown trigger lets Hypercorn finish in-flight requests."""
         worker = self._worker

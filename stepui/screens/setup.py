@@ -56,17 +56,24 @@ class FirstRunScreen(ModalScreen[bool]):
             with Horizontal(classes="form-buttons"):
                 yield Button("Create dev CA", variant="primary", id="create")
                 yield Button("Quit", id="quit")
+                # Its own button, not "Create" relabelled: a Button ignores presses for a
+                # moment after one (its "-active" effect), so a relabelled button swallowed
+                # an enter or a click that came right after the CA was made.
+                yield Button("Continue", variant="primary", id="continue")
 
     created = False
     working = False
 
+    def on_mount(self) -> None:
+        self.query_one("#continue").display = False
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "create" and self.created:
+        if event.button.id == "continue":
             self.dismiss(True)
         elif event.button.id == "create" and not self.working:
             self.working = True
             self._create(self.query_one("#ca-name", Input).value)
-        else:
+        elif event.button.id == "quit":
             self.app.exit(0)
 
     def on_input_submitted(self) -> None:
@@ -110,11 +117,11 @@ class FirstRunScreen(ModalScreen[bool]):
             f"localhost key:     {result['key']}\n\n"
             f"Trust the root on this machine:\n  {trust_command(result['root'])}"
         )
-        for widget in self.query(".field-label, #ca-name, #quit"):
+        for widget in self.query(".field-label, #ca-name, #create, #quit"):
             widget.display = False
         self.created = True
-        button = self.query_one("#create", Button)
-        button.label = "Continue"
+        button = self.query_one("#continue", Button)
+        button.display = True
         button.focus()
 
 

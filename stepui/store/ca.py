@@ -4,12 +4,13 @@ core runs; the hot path (adding a certificate) is one prepared INSERT, no intros
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from stepui.errors import BadInput
+from stepui.pki.timespec import parse_duration
 from stepui.store.db import Database
 from stepui.store.records import (
     AuditEntry,
@@ -58,6 +59,16 @@ SORT_COLUMNS = (
 )
 
 
+def renewal_due(renew_before: str, now: datetime) -> tuple[str, list[Any]]:
+    """SQL that holds once a row is inside its renew window: the rule of
+    ``Authority.renew_window`` (a share of the certificate's own lifetime, or a duration before
+    its end), so that the table, the counts and the timeline agree with each row's state."""
+    if renew_before.endswith("%"):
+        start = "unixepoch(not_after) * 100 - (unixepoch(not_after) - unixepoch(not_before)) * ?"
+        return f"{start} <= ?", [int(renew_before[:-1]), now.timestamp() * 100]
+    return "not_after <= ?", [to_db_time(now + parse_duration(renew_before))]
+
+
 @dataclass(frozen=True)
 class CertificateQuery:
     """Filters for listing certificates; ``now`` turns valid/expired into time comparisons."""
@@ -67,6 +78,7 @@ class CertificateQuery:
     ca_id: str | None = None
     ca_ids: tuple[str, ...] | None = None
     expiring_before: datetime | None = None
+    renew_before: str | None = None  # only those inside their renew window under this rule
     not_after_from: datetime | None = None
     not_after_to: datetime | None = None  # exclusive: a timeline bucket is [from, to)
     search: str | None = None
@@ -99,6 +111,10 @@ class CertificateQuery:
         if self.expiring_before is not None:
             clauses.append("status = 'valid' AND not_after > ? AND not_after <= ?")
             params += [now, to_db_time(self.expiring_before)]
+        if self.renew_before is not None:
+            due, due_params = renewal_due(self.renew_before, self.now)
+            clauses.append(f"status = 'valid' AND not_after > ? AND {due}")
+            params += [now, *due_params]
         if self.not_after_from is not None:
             clauses.append("not_after >= ?")
             params.append(to_db_time(self.not_after_from))
@@ -242,26 +258,35 @@ class CaStore:
         ]
 
     def not_after_histogram(
-        self, query: CertificateQuery, start: datetime, step_seconds: int, buckets: int
+        self, now: datetime, edges: Sequence[datetime], renew_before: str
     ) -> list[dict[str, int]]:
-        """Per time bucket [start + i*step, start + (i+1)*step): how many certificates end
-        there, by state (valid, expired, revoked). Counted in SQL so the timeline stays fast
-        with 100,000 certificates."""
-        where, params = query.where()
-        start_text = to_db_time(start)
-        bucket = "CAST((unixepoch(not_after) - unixepoch(?)) / ? AS INTEGER)"
+        """Per time bucket [edges[i], edges[i+1]): how many certificates end there, by state
+        (valid, expiring, expired, revoked; valid counts the expiring too, as counts_by_ca does).
+        One range scan of the validity index per bucket, comparing the ISO text: no per-row
+        date arithmetic except for the renew window."""
+        buckets = len(edges) - 1
+        if buckets < 1:
+            return []
+        now_text = to_db_time(now)
+        due, due_params = renewal_due(renew_before, now)
+        bounds = ", ".join("(?, ?, ?)" for _ in range(buckets))
+        params: list[Any] = []
+        for i in range(buckets):
+            params += [i, to_db_time(edges[i]), to_db_time(edges[i + 1])]
         rows = self.db.query(
-            f"SELECT {bucket} AS b,"
-            " sum(status = 'valid' AND not_after > ?),"
-            " sum(status = 'valid' AND not_after <= ?),"
-            " sum(status = 'revoked')"
-            f" FROM certificates{where}{' AND' if where else ' WHERE'}"
-            " not_after >= ? GROUP BY b HAVING b < ?",
-            [start_text, step_seconds, *[to_db_time(query.now)] * 2, *params, start_text, buckets],
+            f"WITH b(i, lo, hi) AS (VALUES {bounds})"
+            " SELECT b.i, c.status, count(*), sum(c.not_after <= ?),"
+            f" sum(CASE WHEN c.status = 'valid' AND c.not_after > ? THEN {due} ELSE 0 END)"
+            " FROM b JOIN certificates AS c ON c.status IN ('valid', 'revoked')"
+            " AND c.not_after >= b.lo AND c.not_after < b.hi GROUP BY b.i, c.status",
+            [*params, now_text, now_text, *due_params],
         )
-        result = [{"valid": 0, "expired": 0, "revoked": 0} for _ in range(buckets)]
-        for b, valid, expired, revoked in rows:
-            result[b] = {"valid": valid, "expired": expired, "revoked": revoked}
+        result = [dict.fromkeys(("valid", "expiring", "expired", "revoked"), 0) for _ in edges[1:]]
+        for index, status, total, ended, expiring in rows:
+            if status == "revoked":
+                result[index]["revoked"] = total
+            else:
+                result[index].update(valid=total - ended, expiring=expiring, expired=ended)
         return result
 
     def mark_revoked(self, serial: str, at: datetime, reason: int) -> bool:
@@ -281,16 +306,19 @@ class CaStore:
         )
         return [CertificateRecord.from_row(r) for r in rows]
 
-    def counts_by_ca(self, now: datetime, renew_before: datetime) -> dict[str, dict[str, int]]:
-        """Per CA: valid, expiring (inside the renew window), expired and revoked counts."""
+    def counts_by_ca(self, now: datetime, renew_before: str) -> dict[str, dict[str, int]]:
+        """Per CA: valid (expiring included), expiring (inside each certificate's own renew
+        window, see :func:`renewal_due`), expired and revoked counts."""
+        now_text = to_db_time(now)
+        due, due_params = renewal_due(renew_before, now)
         rows = self.db.query(
             "SELECT ca_id,"
             " sum(status = 'valid' AND not_after > ?),"
-            " sum(status = 'valid' AND not_after > ? AND not_after <= ?),"
+            f" sum(CASE WHEN status = 'valid' AND not_after > ? THEN {due} ELSE 0 END),"
             " sum(status = 'valid' AND not_after <= ?),"
             " sum(status = 'revoked')"
-            " FROM certificates GROUP BY ca_id",
-            (to_db_time(now), to_db_time(now), to_db_time(renew_before), to_db_time(now)),
+            " FROM certificates INDEXED BY certificates_validity GROUP BY ca_id",
+            (now_text, now_text, *due_params, now_text),
         )
         return {
             r[0]: {"valid": r[1], "expiring": r[2], "expired": r[3], "revoked": r[4]} for r in rows

@@ -170,4 +170,12 @@ CREATE TABLE managed_certificates (
 );
 """
 
-MIGRATIONS: list[str] = [CA_TABLES, ACME_TABLES, MANAGED_TABLES]
+# "Expiring" is judged per certificate (renew_before as a share of its own lifetime), so the
+# aggregate views read not_before beside status and not_after; this index answers them (and the
+# per-CA counts) without touching the table rows. It supersedes (status, not_after).
+VALIDITY_INDEX = """
+DROP INDEX certificates_status;
+CREATE INDEX certificates_validity ON certificates (status, not_after, not_before, ca_id);
+"""
+
+MIGRATIONS: list[str] = [CA_TABLES, ACME_TABLES, MANAGED_TABLES, VALIDITY_INDEX]

@@ -14,7 +14,7 @@ from textual.widgets.tree import TreeNode
 from stepui.authority.service import Authority
 from stepui.store import AuthorityRecord
 from stepui.widgets.cert_table import subject_cell
-from stepui.widgets.status import STATE_STYLES, STATES, renew_horizon, state_of
+from stepui.widgets.status import STATE_STYLES, STATES, state_of
 
 CHILD_LIMIT = 25
 
@@ -26,13 +26,19 @@ class NodeData:
 
 
 def counts_text(counts: dict[str, int]) -> Text:
-    """ "12 valid 3 expiring 1 expired": each count in its state's colour, zeros left out."""
-    text = Text()
+    """ "  12 valid · 3 expiring · 1 expired": each count in its state's colour, zeros left out
+    (valid counts only those not yet in their renew window)."""
     shown = dict(counts)
     shown["valid"] = counts.get("valid", 0) - counts.get("expiring", 0)
-    for state in STATES:
-        if shown.get(state):
-            text.append(f" {shown[state]} {state}", style=STATE_STYLES[state])
+    parts = [
+        Text(f"{shown[state]:,} {state} ", style=STATE_STYLES[state])
+        for state in STATES
+        if shown.get(state)
+    ]
+    if not parts:
+        return Text("")
+    text = Text("  ").append_text(Text("· ", style="dim").join(parts))
+    text.rstrip()
     return text
 
 
@@ -72,7 +78,7 @@ class CaTree(Tree[NodeData]):
     def reload(self) -> None:
         self.clear()
         now = self.authority.clock()
-        counts = self.authority.store.ca.counts_by_ca(now, renew_horizon(self.authority, now))
+        counts = self.authority.store.ca.counts_by_ca(now, self.authority.config.renew_before)
         cas = self.authority.authorities()
         children: dict[str | None, list[tuple[AuthorityRecord, bool]]] = {}
         known = {ca.id for ca in cas}
@@ -88,9 +94,10 @@ class CaTree(Tree[NodeData]):
             for ca, cross in children.get(parent, []):
                 label = Text(ca.name, style="bold" if ca.kind == "root" else "")
                 if cross:
-                    label.append(" (cross-signed)", style="italic")
+                    label.append(" ").append("(cross-signed)", style="italic")
                 if ca.not_after <= now or ca.status != "active":
-                    label.append(" expired" if ca.not_after <= now else f" {ca.status}", "red")
+                    word = "expired" if ca.not_after <= now else ca.status
+                    label.append(" ").append(word, style=STATE_STYLES["expired"])
                 ca_counts = counts.get(ca.id, {})
                 label.append_text(counts_text(ca_counts))
                 child = node.add(label, NodeData("ca", ca.id), expand=depth < 2)
@@ -114,8 +121,13 @@ class CaTree(Tree[NodeData]):
             ca_id=node.data.key, sort="created_at", descending=True, limit=CHILD_LIMIT
         ):
             state = state_of(self.authority, record, now)
-            label = Text(subject_cell(record))
-            label.append(f" {record.serial[:8]} {state}", style=STATE_STYLES[state])
+            label = Text.assemble(
+                subject_cell(record),
+                "  ",
+                (record.serial[:8], "dim"),
+                " ",
+                (state, STATE_STYLES[state]),
+            )
             node.add_leaf(label, NodeData("cert", record.serial))
         if total > CHILD_LIMIT:
             node.add_leaf(

@@ -21,7 +21,7 @@ from textual.strip import Strip
 
 from stepui.authority.service import Authority
 from stepui.store import CertificateRecord
-from stepui.widgets.status import STATE_STYLES, renew_horizon, state_of
+from stepui.widgets.status import STATE_STYLES, state_of
 
 PAGE_SIZE = 100
 CACHED_PAGES = 16
@@ -37,12 +37,12 @@ class TableFilter:
     not_after_from: datetime | None = None
     not_after_to: datetime | None = None
 
-    def query_args(self, authority: Authority, now: datetime) -> dict[str, Any]:
+    def query_args(self, authority: Authority) -> dict[str, Any]:
         args: dict[str, Any] = {}
         if self.search.strip():
             args["search"] = self.search.strip()
         if self.state == "expiring":
-            args["expiring_before"] = renew_horizon(authority, now)
+            args["renew_before"] = authority.config.renew_before
         elif self.state:
             args["status"] = self.state
         if self.ca_id:
@@ -180,7 +180,7 @@ class CertificateTable(ScrollView, can_focus=True):
         self.post_message(self.Reloaded(self, self.total))
 
     def _args(self) -> dict[str, Any]:
-        return self.filter.query_args(self.authority, self._now)
+        return self.filter.query_args(self.authority)
 
     def record_at(self, index: int) -> CertificateRecord | None:
         if not 0 <= index < self.total:
@@ -261,14 +261,10 @@ class CertificateTable(ScrollView, can_focus=True):
         base = self.rich_style
         if record is None:
             if index == 0 and self.total == 0:
-                return Strip(
-                    [
-                        Segment(
-                            " no certificates match (" + self.filter.describe() + ")",
-                            base + Style(dim=True),
-                        )
-                    ]
-                ).crop_extend(0, width, base)
+                message = f" no certificates match ({self.filter.describe()}): escape clears"
+                if self.filter == TableFilter():
+                    message = " no certificates yet: press i to issue one"
+                return Strip([Segment(message, base + Style(dim=True))]).crop_extend(0, width, base)
             return Strip.blank(width, base)
         if index == self.cursor and self.has_focus:
             base = base + self.get_component_rich_style("cert-table--cursor")

@@ -16,10 +16,13 @@ SCREENS = (
 
 
 class NavBar(Widget):
-    """Numbers switch screens (the app binds 1-6); the current one is highlighted."""
+    """Numbers switch screens (the app binds 1-6); the current one is highlighted.
+
+    " 1 CAs │ 2 Certificates │ 3 Timeline │ …": the digit is the key, the bar separates the
+    screens so that a digit never reads as part of the previous name; 70 columns in all."""
 
     DEFAULT_CSS = """
-    NavBar { height: 1; background: $panel; }
+    NavBar { height: 1; background: $panel; link-style: none; link-style-hover: bold; }
     """
 
     def __init__(self, current: str) -> None:
@@ -28,10 +31,13 @@ class NavBar(Widget):
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
-        for key, mode, label in SCREENS:
+        for index, (key, mode, label) in enumerate(SCREENS):
+            if index:
+                text.append("│", style="dim")
             start = len(text)
-            current = "reverse" if mode == self.current else ""
-            text.append(f" {key} ", style=f"bold {current}")
-            text.append(f"{label} ", style=current)
+            active = mode == self.current
+            text.append(" ", style="reverse" if active else "")
+            text.append(f"{key} ", style="bold reverse" if active else "bold #f0a030")
+            text.append(f"{label} ", style="bold reverse" if active else "")
             text.apply_meta({"@click": f"app.switch_mode('{mode}')"}, start, len(text))
         return text
