@@ -1,15 +1,13 @@
-"""Shared fixtures. Sections per area; append, don't rewrite."""
+"""Shared fixtures and test-session settings, one section per area."""
 
-# -- ACME server (tests/test_acme_*.py) --------------------------------------------------------
-from tests.acme_fixtures import acme_authority, acme_env  # noqa: F401
+import os
+from pathlib import Path
 
-# -- TUI (tests/test_tui_*.py) -----------------------------------------------------------------
-# Snapshot SVGs live in the top-level snapshots/ folder; animations off for stable pictures.
-import os  # noqa: E402
-from pathlib import Path  # noqa: E402
+from pytest_textual_snapshot import SVGImageExtension
 
-from pytest_textual_snapshot import SVGImageExtension  # noqa: E402
+from tests.acme_fixtures import acme_authority, acme_env  # noqa: F401  (ACME server fixtures)
 
+# TUI: animations off for stable pictures; snapshot SVGs live in the top-level snapshots/ folder.
 os.environ["TEXTUAL_ANIMATIONS"] = "none"
 SVGImageExtension.dirname = classmethod(  # type: ignore[method-assign]
     lambda cls, *, test_location: str(

@@ -66,7 +66,8 @@ CREATE VIRTUAL TABLE certificates_search USING fts5(
     subject, sans, content='certificates', content_rowid='rowid', tokenize='trigram'
 );
 CREATE TRIGGER certificates_search_insert AFTER INSERT ON certificates BEGIN
-    INSERT INTO certificates_search (rowid, subject, sans) VALUES (new.rowid, new.subject, new.sans);
+    INSERT INTO certificates_search (rowid, subject, sans)
+    VALUES (new.rowid, new.subject, new.sans);
 END;
 CREATE TRIGGER certificates_search_delete AFTER DELETE ON certificates BEGIN
     INSERT INTO certificates_search (certificates_search, rowid, subject, sans)
