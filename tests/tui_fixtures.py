@@ -9,9 +9,11 @@ while the fixture data is created (and only then).
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import itertools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
@@ -36,6 +38,10 @@ class Clock:
         return self.now
 
 
+# Where the Authority makes keys and serials (the service, or its parts once split).
+KEY_USERS = ("stepui.authority.service", "stepui.authority.cas", "stepui.authority.issuance")
+
+
 @contextmanager
 def fixed_key_material() -> Iterator[None]:
     serials = itertools.count(0x5E0000)
@@ -49,10 +55,12 @@ def fixed_key_material() -> Iterator[None]:
             return ec.derive_private_key(10**30 + number, ec.SECP256R1())
         return generate_key(key_type)
 
-    with (
-        mock.patch("stepui.authority.service.generate_key", key),
-        mock.patch("stepui.authority.service.new_serial", lambda: next(serials)),
-    ):
+    with ExitStack() as stack:
+        present = [name for name in KEY_USERS if importlib.util.find_spec(name) is not None]
+        for module in map(importlib.import_module, present):
+            for name, fake in (("generate_key", key), ("new_serial", lambda: next(serials))):
+                if hasattr(module, name):
+                    stack.enter_context(mock.patch.object(module, name, fake))
         yield
 
 

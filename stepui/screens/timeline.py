@@ -27,10 +27,6 @@ histogram of expiries per bucket. `▲` marks now, `═` the renew window.
     def body(self) -> Iterable[Widget]:
         yield Timeline(self.authority, id="timeline")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.query_one(Timeline).focus()
-
     def reload(self) -> None:
         self.query_one(Timeline).reload()
 

@@ -262,32 +262,34 @@ class CaStore:
     ) -> list[dict[str, int]]:
         """Per time bucket [edges[i], edges[i+1]): how many certificates end there, by state
         (valid, expiring, expired, revoked; valid counts the expiring too, as counts_by_ca does).
-        One range scan of the validity index per bucket, comparing the ISO text: no per-row
-        date arithmetic except for the renew window."""
-        buckets = len(edges) - 1
-        if buckets < 1:
+        Each count is a range count on the validity index, comparing the ISO text; only the
+        renew window needs date arithmetic, and only for valid rows ending after now."""
+        if len(edges) < 2:
             return []
         now_text = to_db_time(now)
         due, due_params = renewal_due(renew_before, now)
-        bounds = ", ".join("(?, ?, ?)" for _ in range(buckets))
-        params: list[Any] = []
-        for i in range(buckets):
-            params += [i, to_db_time(edges[i]), to_db_time(edges[i + 1])]
-        rows = self.db.query(
-            f"WITH b(i, lo, hi) AS (VALUES {bounds})"
-            " SELECT b.i, c.status, count(*), sum(c.not_after <= ?),"
-            f" sum(CASE WHEN c.status = 'valid' AND c.not_after > ? THEN {due} ELSE 0 END)"
-            " FROM b JOIN certificates AS c ON c.status IN ('valid', 'revoked')"
-            " AND c.not_after >= b.lo AND c.not_after < b.hi GROUP BY b.i, c.status",
-            [*params, now_text, now_text, *due_params],
+        count = (
+            "(SELECT count(*) FROM certificates WHERE status = '{}'"
+            " AND not_after >= b.lo AND not_after < b.hi{})"
         )
-        result = [dict.fromkeys(("valid", "expiring", "expired", "revoked"), 0) for _ in edges[1:]]
-        for index, status, total, ended, expiring in rows:
-            if status == "revoked":
-                result[index]["revoked"] = total
-            else:
-                result[index].update(valid=total - ended, expiring=expiring, expired=ended)
-        return result
+        columns = [
+            count.format("valid", ""),
+            count.format("valid", " AND not_after <= ?"),
+            count.format("valid", f" AND not_after > ? AND {due}"),
+            count.format("revoked", ""),
+        ]
+        bounds: list[Any] = []
+        for i in range(len(edges) - 1):
+            bounds += [i, to_db_time(edges[i]), to_db_time(edges[i + 1])]
+        rows = self.db.query(
+            f"WITH b(i, lo, hi) AS (VALUES {', '.join(['(?, ?, ?)'] * (len(edges) - 1))})"
+            f" SELECT {', '.join(columns)} FROM b ORDER BY b.i",
+            [*bounds, now_text, now_text, *due_params],
+        )
+        return [
+            {"valid": ends - expired, "expiring": expiring, "expired": expired, "revoked": revoked}
+            for ends, expired, expiring, revoked in rows
+        ]
 
     def mark_revoked(self, serial: str, at: datetime, reason: int) -> bool:
         """True when this call revoked it; False when it was already revoked."""

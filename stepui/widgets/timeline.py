@@ -156,10 +156,9 @@ class Timeline(Widget, can_focus=True):
             self._status(buckets),
             self._legend(),
         ]
-        text = Text("\n").join(lines)
-        text.no_wrap = True
-        text.overflow = "crop"
-        return text
+        for line in lines:
+            line.truncate(self.size.width, overflow="ellipsis")
+        return Text("\n", no_wrap=True, overflow="ellipsis").join(lines)
 
     def _row(self, margin: Text, cells: list[tuple[str, str]], *, plot: bool = True) -> Text:
         """The margin and one cell per bucket. The cursor column gets a background; in a plot
@@ -183,7 +182,7 @@ class Timeline(Widget, can_focus=True):
         label = Text(text, style="dim")
         if right:
             label.truncate(width)
-            label.pad_left(width - label.cell_len)
+            return Text(" " * (width - label.cell_len)) + label  # blanks as their own run
         else:
             label.truncate(width - 1, overflow="ellipsis")
             label.pad_right(width - label.cell_len)
