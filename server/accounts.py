@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.context import Call, Reply
+from server.eab import check_binding
 from server.problems import Problem
 from server.urls import Urls
 from stepui.config import Provisioner
@@ -23,23 +24,37 @@ def directory(provisioner: Provisioner, urls: Urls) -> dict[str, Any]:
         meta["website"] = provisioner.website
     if provisioner.caa_identities:
         meta["caaIdentities"] = list(provisioner.caa_identities)
+    if provisioner.profiles:
+        meta["profiles"] = {
+            name: profile.get("description") or name
+            for name, profile in provisioner.profiles.items()
+        }
     return {
         "newNonce": urls.new_nonce,
         "newAccount": urls.new_account,
         "newOrder": urls.new_order,
         "revokeCert": urls.revoke_cert,
+        "keyChange": urls.key_change,
+        "renewalInfo": urls.renewal_info,
         "meta": meta,
     }
 
 
-def render(urls: Urls, account: Account) -> dict[str, Any]:
-    return {
+def render_account(call: Call, account: Account) -> dict[str, Any]:
+    """The account object; one bound through EAB shows the binding it was created with."""
+    body: dict[str, Any] = {
         "status": account.status,
         "contact": list(account.contact),
         "termsOfServiceAgreed": account.terms_agreed,
-        "orders": urls.orders(account.id),
+        "orders": call.urls.orders(account.id),
         "createdAt": account.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    if account.eab_key_id is not None:
+        key = call.authority.store.eab.key(account.eab_key_id)
+        body["externalAccountBinding"] = (
+            key.binding if key and key.binding else {"kid": account.eab_key_id}
+        )
+    return body
 
 
 def check_contacts(value: Any) -> list[str]:
@@ -75,13 +90,11 @@ def new_account(call: Call) -> Reply:
     if existing is not None:
         if existing.status != "valid":
             raise Problem("unauthorized", f"account {existing.id} is {existing.status}", status=401)
-        return Reply(200, render(call.urls, existing), {"Location": call.urls.account(existing.id)})
+        return Reply(
+            200, render_account(call, existing), {"Location": call.urls.account(existing.id)}
+        )
     if payload.get("onlyReturnExisting") is True:
         raise Problem("accountDoesNotExist", "no account exists for this key")
-    if call.provisioner.require_eab:
-        raise Problem(
-            "externalAccountRequired", "this provisioner requires external account binding"
-        )
     agreed = payload.get("termsOfServiceAgreed")
     if agreed is not None and not isinstance(agreed, bool):
         raise Problem("malformed", "termsOfServiceAgreed must be true or false")
@@ -92,8 +105,15 @@ def new_account(call: Call) -> Reply:
             extra={"instance": call.provisioner.terms_of_service},
         )
     contacts = check_contacts(payload.get("contact"))
+    binding = check_binding(call, payload.get("externalAccountBinding"))
     account, created = call.store.create_account(
-        call.provisioner.name, key.thumbprint, key.jwk_json, contacts, bool(agreed), call.now
+        call.provisioner.name,
+        key.thumbprint,
+        key.jwk_json,
+        contacts,
+        bool(agreed),
+        call.now,
+        eab=binding,
     )
     if created:
         call.acme.events.publish(
@@ -103,7 +123,7 @@ def new_account(call: Call) -> Reply:
             contact=contacts,
         )
     headers = {"Location": call.urls.account(account.id)}
-    return Reply(201 if created else 200, render(call.urls, account), headers)
+    return Reply(201 if created else 200, render_account(call, account), headers)
 
 
 def account(call: Call, account_id: str) -> Reply:
@@ -123,7 +143,7 @@ def account(call: Call, account_id: str) -> Reply:
             )
             if status == "deactivated":
                 call.acme.events.publish("acme.account.deactivated", account=current.id)
-    return Reply(200, render(call.urls, current), {"Location": call.urls.account(current.id)})
+    return Reply(200, render_account(call, current), {"Location": call.urls.account(current.id)})
 
 
 def orders(call: Call, account_id: str) -> Reply:

@@ -16,7 +16,7 @@ from typing import Any
 from quart import Quart, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from server import accounts, certificates, challenges, ocsp, orders
+from server import accounts, certificates, challenges, keychange, ocsp, orders, renewal_info
 from server.context import Acme, Call, Reply
 from server.jws import authenticate
 from server.problems import PROBLEM_CONTENT_TYPE, Problem
@@ -90,11 +90,17 @@ def create_app(authority: Authority, *, events: Events | None = None) -> Quart:
     post("certificate/<serial>", certificates.certificate)
     post("certificate/<serial>/<int:index>", certificates.certificate, name="alternate")
     post("revoke-cert", certificates.revoke, allow_jwk=True)
+    post("key-change", keychange.key_change)
 
     @app.get("/acme/<provisioner>/directory")
     async def directory(provisioner: str) -> Response:
         prov = acme.provisioner(provisioner)
         return _response(Reply(200, accounts.directory(prov, urls_for(prov.name))))
+
+    @app.get("/acme/<provisioner>/renewal-info/<cert_id>")
+    async def renewal(provisioner: str, cert_id: str) -> Response:
+        acme.provisioner(provisioner)
+        return _response(renewal_info.renewal_info(acme, cert_id))
 
     @app.route("/acme/<provisioner>/new-nonce", methods=["GET", "HEAD"])
     async def new_nonce(provisioner: str) -> Response:

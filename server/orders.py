@@ -18,13 +18,14 @@ from cryptography.x509.oid import NameOID
 from server.context import Call, Reply
 from server.jws import b64url_decode, key_thumbprint
 from server.problems import Problem, combined
+from server.renewal_info import find_certificate
 from server.urls import Urls
 from stepui.authority.models import IssueRequest
 from stepui.errors import BadCSR, BadInput, StepuiError
 from stepui.pki.issue import load_csr
 from stepui.pki.names import common_name, normalize_dns_name, parse_ip, san_type, sans_of
 from stepui.pki.policy import NamePolicy
-from stepui.pki.timespec import parse_time, rfc3339
+from stepui.pki.timespec import parse_duration, parse_time, rfc3339
 from stepui.store.acme import Authorization, Challenge, NewAuthorization, Order
 
 log = logging.getLogger("stepui.server")
@@ -104,7 +105,7 @@ def order_reply(call: Call, order: Order, status: int = 200) -> Reply:
 
 
 # -- identifiers -----------------------------------------------------------------------------
-def _identifier(call: Call, raw: Any, policy: NamePolicy | None) -> Identifier:
+def _identifier(call: Call, raw: Any, policy: NamePolicy | None, template: str) -> Identifier:
     if (
         not isinstance(raw, dict)
         or not isinstance(raw.get("type"), str)
@@ -123,8 +124,7 @@ def _identifier(call: Call, raw: Any, policy: NamePolicy | None) -> Identifier:
             name = x509.IPAddress(address)
         else:
             raise Problem("unsupportedIdentifier", f"identifier type {kind!r} is not supported")
-        template = call.authority.template(call.provisioner.template)
-        if san_type(name) not in template.allowed_san_types:
+        if san_type(name) not in call.authority.template(template).allowed_san_types:
             raise Problem("rejectedIdentifier", f"{kind} identifiers are not issued here")
         if policy is not None:
             policy.check([name], "the provisioner's policy")
@@ -133,7 +133,7 @@ def _identifier(call: Call, raw: Any, policy: NamePolicy | None) -> Identifier:
     return kind, value
 
 
-def _identifiers(call: Call, raw: Any) -> list[Identifier]:
+def _identifiers(call: Call, raw: Any, template: str) -> list[Identifier]:
     if not isinstance(raw, list) or not raw:
         raise Problem("malformed", "identifiers must be a non-empty list")
     if len(raw) > MAX_IDENTIFIERS:
@@ -144,7 +144,7 @@ def _identifiers(call: Call, raw: Any) -> list[Identifier]:
     failures: list[tuple[Identifier, Problem]] = []
     for item in raw:
         try:
-            identifier = _identifier(call, item, policy)
+            identifier = _identifier(call, item, policy, template)
         except Problem as problem:
             if problem.kind == "malformed":
                 raise
@@ -168,7 +168,9 @@ def _challenge_types(call: Call, identifier: Identifier) -> tuple[str, bool, tup
     return value, False, tuple(enabled)
 
 
-def _validity(call: Call, payload: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+def _validity(
+    call: Call, payload: dict[str, Any], template_name: str
+) -> tuple[datetime | None, datetime | None]:
     """notBefore/notAfter honoured within the provisioner's limits, else refused (never a
     different certificate than asked for)."""
     try:
@@ -185,7 +187,7 @@ def _validity(call: Call, payload: dict[str, Any]) -> tuple[datetime | None, dat
     if not_after <= start or not_after <= call.now:
         raise Problem("malformed", "notAfter must be after notBefore and in the future")
     config = call.authority.config
-    template = call.authority.template(call.provisioner.template)
+    template = call.authority.template(template_name)
     limits = [
         c
         for c in (call.provisioner.max_validity, template.max_validity or config.leaf_max_validity)
@@ -196,15 +198,53 @@ def _validity(call: Call, payload: dict[str, Any]) -> tuple[datetime | None, dat
     return not_before, not_after
 
 
+# -- profiles and replacements -------------------------------------------------------------
+def _profile(call: Call, name: Any) -> str | None:
+    """draft-ietf-acme-profiles: one of the names the directory's meta.profiles lists."""
+    if name is None:
+        return None
+    if not isinstance(name, str) or name not in call.provisioner.profiles:
+        known = ", ".join(sorted(call.provisioner.profiles)) or "none"
+        raise Problem("invalidProfile", f"unknown profile {name!r} (offered: {known})")
+    return name
+
+
+def _issuance(call: Call, profile: str | None) -> tuple[str, timedelta | None]:
+    """(template, lifetime) of certificates for an order with this profile."""
+    prov = call.provisioner
+    settings = prov.profiles.get(profile, {}) if profile else {}
+    validity = settings.get("validity")
+    lifetime = parse_duration(validity) if validity else prov.default_validity
+    return settings.get("template") or prov.template, lifetime
+
+
+def _replaces(call: Call, cert_id: Any, identifiers: list[Identifier]) -> str | None:
+    """RFC 9773 §5: the serial of the account's certificate this order replaces (the store
+    refuses a certificate that another order replaces already)."""
+    if cert_id is None:
+        return None
+    if not isinstance(cert_id, str):
+        raise Problem("malformed", "replaces must be a CertID string")
+    record = find_certificate(call.acme, cert_id)
+    if record is None:
+        raise Problem("malformed", f"replaces: no certificate {cert_id} was issued here")
+    if record.requester != f"acme:{call.account.id}":
+        raise Problem("unauthorized", "replaces: the certificate belongs to another account")
+    held = {(kind.lower(), value) for kind, _, value in (s.partition(":") for s in record.sans)}
+    if not held & set(identifiers):
+        raise Problem("malformed", "replaces: the certificate shares no identifier with the order")
+    return record.serial
+
+
 # -- handlers --------------------------------------------------------------------------------
 def new_order(call: Call) -> Reply:
     payload = call.verified.json()
     account = call.account
-    identifiers = _identifiers(call, payload.get("identifiers"))
-    not_before, not_after = _validity(call, payload)
-    profile = payload.get("profile") or None
-    if profile is not None and profile not in call.provisioner.profiles:
-        raise Problem("invalidProfile", f"unknown profile {profile!r}")
+    profile = _profile(call, payload.get("profile"))
+    template, _ = _issuance(call, profile)
+    identifiers = _identifiers(call, payload.get("identifiers"), template)
+    not_before, not_after = _validity(call, payload, template)
+    replaces = _replaces(call, payload.get("replaces"), identifiers)
     authorizations = []
     failures = []
     for identifier in identifiers:
@@ -225,6 +265,7 @@ def new_order(call: Call) -> Reply:
         not_before=not_before,
         not_after=not_after,
         profile=profile,
+        replaces=replaces,
     )
     call.acme.events.publish(
         "acme.order.created",
@@ -332,6 +373,7 @@ def finalize(call: Call, order_id: str) -> Reply:
     if not call.store.transition_order(order.id, "ready", "processing"):
         raise Problem("orderNotReady", "the order is already being finalized")
     prov = call.provisioner
+    template, lifetime = _issuance(call, order.profile)
     cn = common_name(csr.subject)
     request = IssueRequest(
         subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else []),
@@ -339,15 +381,16 @@ def finalize(call: Call, order_id: str) -> Reply:
             x509.DNSName(v) if t == "dns" else x509.IPAddress(ipaddress.ip_address(v))
             for t, v in order.identifiers
         ],
-        template=prov.template,
+        template=template,
         ca=prov.ca,
         csr=csr,
         not_before=order.not_before,
         not_after=order.not_after,
-        lifetime=prov.default_validity,
+        lifetime=lifetime,
         max_lifetime=prov.max_validity,
         policy=NamePolicy.from_dict(prov.policy) if prov.policy else None,
         requester=f"acme:{call.account.id}",
+        replaces=order.replaces,
     )
     try:
         issued = call.authority.issue(request)

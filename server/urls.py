@@ -39,6 +39,14 @@ class Urls:
         return f"{self.prefix}/revoke-cert"
 
     @property
+    def key_change(self) -> str:
+        return f"{self.prefix}/key-change"
+
+    @property
+    def renewal_info(self) -> str:
+        return f"{self.prefix}/renewal-info"
+
+    @property
     def account_prefix(self) -> str:
         return f"{self.prefix}/account/"
 

@@ -22,7 +22,7 @@ _GLOBAL_VALUE_OPTIONS = ("--home", "--password-file")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from stepui.commands import backup, ca, cert, config, issue, provisioner
+    from stepui.commands import backup, ca, cert, config, eab, issue, provisioner
 
     parser = argparse.ArgumentParser(
         prog="stepui",
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup.register(ca_commands)
     issue.register(ca_commands)
     provisioner.register(ca_commands)
+    eab.register(ca_commands)
     cert.register(commands)
     config.register(commands)
     return parser

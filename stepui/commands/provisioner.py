@@ -12,7 +12,7 @@ from stepui.commands.context import Context
 from stepui.commands.output import print_json, print_table
 from stepui.commands.policy_args import add_policy_args, merged_policy
 from stepui.config import CHALLENGE_TYPES, config_from_dict
-from stepui.errors import Conflict, NotFound
+from stepui.errors import BadInput, Conflict, NotFound
 
 
 def register(sub: Any) -> None:
@@ -33,6 +33,13 @@ def register(sub: Any) -> None:
     a.add_argument("--terms-of-service", metavar="URL")
     a.add_argument("--website", metavar="URL")
     a.add_argument("--require-eab", action="store_true", help="require external account binding")
+    a.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="NAME=TEMPLATE:LIFETIME[:DESCRIPTION]",
+        help="an ACME profile clients may ask for, e.g. shortlived=tls-server:6h (repeatable)",
+    )
     add_policy_args(a)
     a.set_defaults(handler=cmd_add)
     lst = psub.add_parser("list", help="the configured provisioners")
@@ -59,10 +66,26 @@ def cmd_add(args: argparse.Namespace, ctx: Context) -> int:
         "terms_of_service": args.terms_of_service,
         "website": args.website,
         "require_eab": args.require_eab,
+        "profiles": dict(_profile(auth, text) for text in args.profile),
     }
     auth.save_config(config_from_dict(data))
     print(f"added provisioner {args.name}: {auth.base_url()}/acme/{args.name}/directory")
     return 0
+
+
+def _profile(auth: Any, text: str) -> tuple[str, dict[str, str]]:
+    """``NAME=TEMPLATE:LIFETIME[:DESCRIPTION]`` as a config.json profile entry."""
+    name, _, spec = text.partition("=")
+    template, _, rest = spec.partition(":")
+    validity, _, description = rest.partition(":")
+    if not name or not template or not validity:
+        raise BadInput(f"--profile {text!r}: expected NAME=TEMPLATE:LIFETIME[:DESCRIPTION]")
+    auth.template(template)
+    return name, {
+        "template": template,
+        "validity": validity,
+        "description": description or f"{template}, {validity}",
+    }
 
 
 def cmd_list(args: argparse.Namespace, ctx: Context) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 from stepui.store.acme import AcmeStore
 from stepui.store.ca import CaStore, CertificateQuery
 from stepui.store.db import Database
+from stepui.store.eab import EabKey, EabStore
 from stepui.store.managed import ManagedRecord, ManagedStore
 from stepui.store.records import (
     AuditEntry,
@@ -25,6 +26,8 @@ __all__ = [
     "CertificateRecord",
     "ChainRecord",
     "Database",
+    "EabKey",
+    "EabStore",
     "ManagedRecord",
     "ManagedStore",
     "Store",
@@ -40,6 +43,7 @@ class Store:
         self.db = Database(path)
         self.ca = CaStore(self.db)
         self.acme = AcmeStore(self.db)
+        self.eab = EabStore(self.db)
         self.managed = ManagedStore(self.db)
 
     def transaction(self):

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from stepui.errors import Conflict
 from stepui.store.db import Database
+from stepui.store.eab import bind
 from stepui.store.records import from_db_time, to_db_time
 
 NONCE_LIFETIME = timedelta(hours=1)
@@ -51,6 +53,7 @@ class Account:
     contact: tuple[str, ...]
     terms_agreed: bool
     created_at: datetime
+    eab_key_id: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Account:
@@ -63,6 +66,7 @@ class Account:
             contact=tuple(json.loads(row["contact"])),
             terms_agreed=bool(row["terms_agreed"]),
             created_at=from_db_time(row["created_at"]),
+            eab_key_id=row["eab_key_id"],
         )
 
 
@@ -229,13 +233,17 @@ class AcmeStore:
         contact: Sequence[str],
         terms_agreed: bool,
         now: datetime,
+        eab: tuple[str, dict[str, Any]] | None = None,
     ) -> tuple[Account, bool]:
-        """(account, created); a concurrent creation with the same key returns the winner's."""
+        """(account, created); a concurrent creation with the same key returns the winner's.
+        ``eab`` (key ID, binding JWS) binds that EAB key to the new account in the same
+        transaction, or refuses the account when the key is bound already."""
         account_id = new_id()
         with self.db.transaction() as conn:
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO acme_accounts (id, provisioner, thumbprint, jwk, status, "
-                "contact, terms_agreed, created_at) VALUES (?, ?, ?, ?, 'valid', ?, ?, ?)",
+                "contact, terms_agreed, eab_key_id, created_at) "
+                "VALUES (?, ?, ?, ?, 'valid', ?, ?, ?, ?)",
                 (
                     account_id,
                     provisioner,
@@ -243,13 +251,34 @@ class AcmeStore:
                     jwk,
                     json.dumps(list(contact)),
                     int(terms_agreed),
+                    eab[0] if eab else None,
                     to_db_time(now),
                 ),
             )
             created = cursor.rowcount == 1
+            if created and eab is not None:
+                bind(conn, eab[0], account_id, eab[1], now)
         account = self.account_by_key(provisioner, thumbprint)
         assert account is not None
         return account, created
+
+    def change_key(self, account_id: str, old_thumbprint: str, thumbprint: str, jwk: str) -> bool:
+        """Roll the account over to a new key (RFC 8555 §7.3.5), only while it still has the old
+        key and no account anywhere has the new one."""
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE acme_accounts SET thumbprint = ?, jwk = ? WHERE id = ? AND thumbprint = ? "
+                "AND NOT EXISTS (SELECT 1 FROM acme_accounts WHERE thumbprint = ?)",
+                (thumbprint, jwk, account_id, old_thumbprint, thumbprint),
+            )
+            return cursor.rowcount == 1
+
+    def account_with_key(self, thumbprint: str) -> Account | None:
+        """The account, on any provisioner, that has this key."""
+        row = self.db.query_one(
+            "SELECT * FROM acme_accounts WHERE thumbprint = ? LIMIT 1", (thumbprint,)
+        )
+        return Account.from_row(row) if row else None
 
     def update_account(
         self, account_id: str, *, contact: Sequence[str] | None = None, status: str | None = None
@@ -291,6 +320,11 @@ class AcmeStore:
         order_id = new_id()
         expires_text = to_db_time(expires)
         with self.db.transaction() as conn:
+            if replaces is not None and _replaced(conn, replaces, now):
+                raise Conflict(
+                    f"certificate {replaces} has already been replaced",
+                    acme_type="alreadyReplaced",
+                )
             conn.execute(
                 "INSERT INTO acme_orders (id, account_id, status, identifiers, not_before, "
                 "not_after, expires, profile, replaces, created_at) "
@@ -492,3 +526,15 @@ class AcmeStore:
             (account_id, to_db_time(now), *values),
         )
         return {r[0] for r in rows}
+
+
+def _replaced(conn: sqlite3.Connection, serial: str, now: datetime) -> bool:
+    """RFC 9773 §5: a certificate is replaced once an order that is not invalid (nor expired
+    before finalizing) names it in ``replaces``, or a certificate records it as replaced."""
+    row = conn.execute(
+        "SELECT 1 FROM acme_orders WHERE replaces = ? AND (status IN ('processing', 'valid') "
+        "OR (status IN ('pending', 'ready') AND expires > ?)) "
+        "UNION ALL SELECT 1 FROM certificates WHERE replaces = ? LIMIT 1",
+        (serial, to_db_time(now), serial),
+    ).fetchone()
+    return row is not None

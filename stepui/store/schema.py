@@ -179,4 +179,29 @@ DROP INDEX certificates_status;
 CREATE INDEX certificates_validity ON certificates (status, not_after, not_before, ca_id);
 """
 
-MIGRATIONS: list[str] = [CA_TABLES, ACME_TABLES, MANAGED_TABLES, VALIDITY_INDEX]
+# External Account Binding keys (RFC 8555 §7.3.4): the HMAC key must stay readable, since the
+# server computes the MAC; ``binding`` keeps the JWS the account was created with. The indexes
+# answer RFC 9773's "has this certificate been replaced already?" at newOrder.
+EAB_AND_REPLACES = """
+CREATE TABLE acme_eab_keys (
+    kid TEXT PRIMARY KEY,
+    provisioner TEXT NOT NULL,
+    reference TEXT,
+    hmac_key TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    bound_account TEXT REFERENCES acme_accounts(id),
+    bound_at TEXT,
+    binding TEXT
+);
+CREATE UNIQUE INDEX acme_eab_keys_reference ON acme_eab_keys (provisioner, reference);
+CREATE INDEX acme_orders_replaces ON acme_orders (replaces) WHERE replaces IS NOT NULL;
+CREATE INDEX certificates_replaces ON certificates (replaces) WHERE replaces IS NOT NULL;
+"""
+
+MIGRATIONS: list[str] = [
+    CA_TABLES,
+    ACME_TABLES,
+    MANAGED_TABLES,
+    VALIDITY_INDEX,
+    EAB_AND_REPLACES,
+]
