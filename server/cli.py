@@ -13,6 +13,7 @@ import errno
 import json
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from stepui.errors import BadInput, StepuiError
 from stepui.events import Event
 
 log = logging.getLogger("stepui.server")
+MAX_WORKERS = 64
 
 # ACME events worth a log line (requests are in the access log already).
 _EVENT_LINES = {
@@ -53,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--acme-tls-port", type=int, help="port tls-alpn-01 validation uses")
     parser.add_argument("--resolver", help="DNS server HOST:PORT for validation")
     parser.add_argument("--validation-timeout", help="per-validation timeout, e.g. 10s")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port and the database (default 1)",
+    )
     return parser
 
 
@@ -62,6 +70,7 @@ class _JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
         }
         line.update(getattr(record, "event", {}))
@@ -70,12 +79,14 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def _setup_logging(log_format: str) -> logging.Logger:
+def _setup_logging(log_format: str, workers: int) -> logging.Logger:
+    """Text or JSON lines on stderr; with several workers, text lines name the process."""
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        process = " [%(process)d]" if workers > 1 else ""
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s{process} %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -109,29 +120,67 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         changes["validation_timeout"] = parse_duration(args.validation_timeout)
     if args.address:
         parse_address(args.address, where="--address")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise BadInput(f"--workers: {args.workers} is not between 1 and {MAX_WORKERS}")
     return changes
 
 
-async def _run(authority: Any, args: argparse.Namespace, logger: logging.Logger) -> None:
+async def _run(
+    authority: Any,
+    args: argparse.Namespace,
+    logger: logging.Logger,
+    sock: socket.socket | None = None,
+) -> None:
+    from server import workers
     from server.serve import serve
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if workers.stop_requested:
+        stop.set()
     await serve(
         authority,
         address=args.address,
         insecure_http=args.insecure_http,
         shutdown_trigger=stop.wait,
         logger=logger,
+        sock=sock,
     )
-    logger.info("stopped")
+
+
+def _serve_workers(authority: Any, args: argparse.Namespace, logger: logging.Logger) -> int:
+    """Bind once, make sure of the server certificate once, then fork the workers; each opens
+    its own connection to the database (the parent's is closed before forking)."""
+    from server.serve import ServerCertificate, bind
+    from server.workers import supervise
+    from stepui.store import Store
+
+    if not args.insecure_http:
+        ServerCertificate.of(authority).ensure(authority)
+    sock = bind(args.address or authority.config.server_address)
+    db_path = authority.store.db.path
+    authority.close()
+
+    def worker(index: int) -> int:
+        authority.store = Store(db_path)
+        try:
+            asyncio.run(_run(authority, args, logger, sock))
+        finally:
+            authority.store.close()
+        return 0
+
+    logger.info("starting %d workers", args.workers)
+    try:
+        return supervise(args.workers, worker)
+    finally:
+        sock.close()
 
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
-    logger = _setup_logging(args.log_format)
+    logger = _setup_logging(args.log_format, args.workers)
     from stepui.authority.service import Authority
     from stepui.passwords import password_provider
 
@@ -145,7 +194,12 @@ def main(argv: Sequence[str]) -> int:
             authority.config = authority.config.with_changes(**changes)
             address = address or authority.config.server_address
             authority.events.subscribe(_log_event)
-            asyncio.run(_run(authority, args, logger))
+            if args.workers > 1:
+                code = _serve_workers(authority, args, logger)
+            else:
+                asyncio.run(_run(authority, args, logger))
+                code = 0
+            logger.info("stopped")
         finally:
             authority.close()
     except StepuiError as exc:
@@ -155,4 +209,4 @@ def main(argv: Sequence[str]) -> int:
         reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
         print(f"stepui: error: cannot listen on {address}: {reason}", file=sys.stderr)
         return 1
-    return 0
+    return code

@@ -9,10 +9,12 @@ open connections and the process carry on.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +55,17 @@ class ServerCertificate:
             authority.home / "certs" / "server.crt", authority.home / "secrets" / "server.key"
         )
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise check-and-renew across server processes sharing the data dir, so several
+        workers renew once and never read one's key with another's certificate."""
+        with open(self.key_path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def current(self) -> x509.Certificate | None:
         try:
             return x509.load_pem_x509_certificate(self.cert_path.read_bytes())
@@ -78,10 +91,14 @@ class ServerCertificate:
 
     def ensure(self, authority: Authority, *, force: bool = False) -> x509.Certificate:
         """Issue (through the Authority, like any certificate) unless the current one serves."""
-        cert = self.current()
-        if not force and self.usable(authority, cert):
-            assert cert is not None
-            return cert
+        with self._locked():
+            cert = self.current()
+            if not force and self.usable(authority, cert):
+                assert cert is not None
+                return cert
+            return self._issue(authority)
+
+    def _issue(self, authority: Authority) -> x509.Certificate:
         key = generate_key("ec-p256")
         issued = authority.issue(
             IssueRequest(
@@ -101,8 +118,11 @@ class ServerCertificate:
         )
         return issued.certificate
 
-    def load_into(self, context: ssl.SSLContext) -> None:
-        context.load_cert_chain(self.cert_path, self.key_path)
+    def load_into(self, context: ssl.SSLContext) -> x509.Certificate | None:
+        """Load the files (under the lock: never a half-renewed pair); return what was loaded."""
+        with self._locked():
+            context.load_cert_chain(self.cert_path, self.key_path)
+            return self.current()
 
 
 def tls_context(files: ServerCertificate) -> ssl.SSLContext:
@@ -119,14 +139,18 @@ async def keep_renewed(
 ) -> None:
     """Check every ``CHECK_INTERVAL`` and renew at two thirds of the certificate's life.
 
-    Polling (rather than one long sleep) follows the injected clock and survives suspend."""
+    Polling (rather than one long sleep) follows the injected clock and survives suspend.
+    Every worker process runs this: the first to find the certificate due renews it (under
+    the file lock), the others find the new one on disk and load it."""
+    loaded = files.current()
     while True:
         await asyncio.sleep(CHECK_INTERVAL)
-        if files.usable(authority, files.current()):
+        current = files.current()
+        if current == loaded and files.usable(authority, current):
             continue
         try:
-            files.ensure(authority, force=True)
-            files.load_into(context)
+            files.ensure(authority)
+            loaded = files.load_into(context)
         except Exception:
             log.exception("server certificate renewal failed; retrying")
 
@@ -153,7 +177,7 @@ class _Config(Config):
         return self._sockets
 
 
-def _bind(address: str) -> socket.socket:
+def bind(address: str) -> socket.socket:
     """Bind and listen; ``HOST:0`` asks the OS for a free port (tests, ad-hoc runs)."""
     if address.endswith(":0"):
         host, port = address[:-2].strip("[]"), 0
@@ -173,7 +197,8 @@ def _bind(address: str) -> socket.socket:
     return sock
 
 
-def _url(scheme: str, sock: socket.socket) -> str:
+def listening_url(sock: socket.socket, *, insecure_http: bool = False) -> str:
+    scheme = "http" if insecure_http else "https"
     host, port = sock.getsockname()[:2]
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
@@ -213,16 +238,20 @@ async def serve(
     shutdown_trigger: Callable[[], Awaitable[None]],
     logger: logging.Logger | None = None,
     ready: Callable[[str], None] | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve until ``shutdown_trigger`` returns; ``ready(base_url)`` once listening."""
+    """Serve until ``shutdown_trigger`` returns; ``ready(base_url)`` once listening.
+
+    ``sock`` is a socket already listening (bound by a parent that forks worker processes);
+    without it the configured address (or ``address``) is bound here."""
     logger = logger or log
     context = None
     files = ServerCertificate.of(authority)
     if not insecure_http:
         files.ensure(authority)
         context = tls_context(files)
-    sock = _bind(address or authority.config.server_address)
-    base_url = _url("http" if insecure_http else "https", sock)
+    sock = sock or bind(address or authority.config.server_address)
+    base_url = listening_url(sock, insecure_http=insecure_http)
     sockets = Sockets([sock], [], []) if context else Sockets([], [sock], [])
 
     def announce() -> None:
