@@ -258,11 +258,22 @@ def _stop(process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def interop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop]:
+def interop_setup() -> list[tuple[str, ...]]:
+    """``stepui`` commands run on the fresh CA before it is served (the server reads its
+    provisioners once, at start); a test module overrides this to add its own."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def interop(
+    tmp_path_factory: pytest.TempPathFactory, interop_setup: list[tuple[str, ...]]
+) -> Iterator[Interop]:
     """A fresh passwordless CA served by ``stepui --serve`` on free loopback ports."""
     tmp = tmp_path_factory.mktemp("interop")
     home = tmp / "home"
     stepui(home, "ca", "init", "Test", "--no-password")
+    for args in interop_setup:
+        stepui(home, *args)
     port, http_port, tls_port = free_port(), free_port(), free_port()
     log_path = tmp / "server.log"
     with DNSServer(zones=(ZONE,)) as dns_server:
