@@ -173,6 +173,8 @@ def test_eab_commands(tmp_path: Path) -> None:
         ok(stepui(home, "ca", "eab", "add", "partners", "--reference", "acme-corp", "--json"))
     )
     assert set(created) == {"kid", "hmac_key"}
+    # The HMAC keys stay readable (the server computes MACs with them): the file is owner-only.
+    assert (home / "stepui.db").stat().st_mode & 0o777 == 0o600
     assert len(base64.urlsafe_b64decode(created["hmac_key"] + "==")) == 32
     text = ok(stepui(home, "ca", "eab", "add", "partners"))
     assert "key ID:" in text and "HMAC key:" in text

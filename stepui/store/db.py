@@ -7,6 +7,7 @@ busy timeout. Every state change runs inside :meth:`Database.transaction`.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from stepui.errors import BadInput
+from stepui.fsutil import PRIVATE_MODE
 from stepui.store.schema import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 10_000
@@ -25,6 +27,7 @@ BUSY_TIMEOUT_MS = 10_000
 class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        _keep_private(self.path)
         try:
             self.conn = sqlite3.connect(
                 str(path),
@@ -106,6 +109,18 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+
+
+def _keep_private(path: Path) -> None:
+    """The file holds secrets (EAB HMAC keys): owner-only, like a private key. SQLite gives
+    the -wal and -shm files the database file's mode, so this covers them when they appear."""
+    if str(path) == ":memory:":
+        return
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_MODE))
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if part.exists() and part.stat().st_mode & 0o077:
+            part.chmod(PRIVATE_MODE)
 
 
 def _statements(script: str) -> Iterator[str]:
