@@ -25,7 +25,8 @@ import hashlib
 import ipaddress
 import socket
 import ssl
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 
 import dns.asyncresolver
 import dns.exception
@@ -52,6 +53,9 @@ class ValidationSettings:
     tls_port: int = 443
     resolver: tuple[str, int] | None = None
     timeout: float = 10.0
+    # One client per server process: building one (and its SSLContext) per validation costs
+    # more than the validation's own HTTP exchange. None: a client for this validation only.
+    http: httpx.AsyncClient | None = field(default=None, compare=False, repr=False)
 
 
 class ChallengeFailed(Exception):
@@ -230,7 +234,8 @@ async def validate_http01(
 
 async def _fetch_following_redirects(url: httpx.URL, settings: ValidationSettings) -> bytes:
     """GET ``url``, following at most MAX_REDIRECTS http(s) redirects, each hop resolved by us."""
-    async with httpx.AsyncClient(trust_env=False, verify=False) as client:
+    async with AsyncExitStack() as stack:
+        client = settings.http or await stack.enter_async_context(validation_client())
         for _ in range(MAX_REDIRECTS + 1):
             status, location, body = await _fetch_once(client, url, settings)
             if status in REDIRECT_STATUSES and location is not None:
@@ -240,6 +245,14 @@ async def _fetch_following_redirects(url: httpx.URL, settings: ValidationSetting
                 raise ChallengeFailed("unauthorized", f"{url} answered HTTP {status}")
             return body
     raise ChallengeFailed("connection", f"more than {MAX_REDIRECTS} redirects, last to {url}")
+
+
+def validation_client() -> httpx.AsyncClient:
+    """No proxies from the environment, no certificate checks (an http-01 redirect to https
+    is followed whatever its certificate, RFC 8555 §8.3), and no connection reuse: every
+    validation talks to the host afresh."""
+    limits = httpx.Limits(max_keepalive_connections=0)
+    return httpx.AsyncClient(trust_env=False, verify=False, limits=limits)
 
 
 def _redirect_target(current: httpx.URL, location: str) -> httpx.URL:
