@@ -111,6 +111,12 @@ class StepuiApp(App[int]):
         elif self.needs_password():
             self.push_screen(PasswordScreen())
 
+    def on_ready(self) -> None:
+        """After the first frame: build the timeline screen while the operator reads it, so
+        that its first open is a switch, not a compose (Textual builds a mode's screen on the
+        first switch; there is no public call to build it earlier)."""
+        self.call_after_refresh(self._init_mode, "timeline")
+
     async def action_quit(self) -> None:
         """Stop the embedded server gracefully before the loop goes away."""
         await self.server.stop()
