@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from server.context import Call, Reply
 from server.jws import b64url_decode, key_thumbprint
 from server.problems import Problem, combined
-from server.renewal_info import find_certificate
+from server.renewal_info import cert_id_of, find_certificate
 from server.urls import Urls
 from stepui.authority.models import IssueRequest
 from stepui.errors import BadCSR, BadInput, StepuiError
@@ -97,7 +97,13 @@ def render_authz(urls: Urls, authz: Authorization, now: datetime) -> dict[str, A
 
 
 def order_reply(call: Call, order: Order, status: int = 200) -> Reply:
-    reply = Reply(status, render_order(call.urls, order, call.now))
+    body = render_order(call.urls, order, call.now)
+    if order.replaces:  # RFC 9773 §5: the order shows what it replaces, as a CertID
+        record = call.acme.authority.store.ca.certificate(order.replaces)
+        replaced = cert_id_of(record) if record else None
+        if replaced:
+            body["replaces"] = replaced
+    reply = Reply(status, body)
     reply.headers["Location"] = call.urls.order(order.id)
     if order.status == "processing":
         reply.headers["Retry-After"] = RETRY_AFTER

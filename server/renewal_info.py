@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 
 from server.context import Acme, Reply
-from server.jws import b64url_decode
+from server.jws import b64url_decode, b64url_encode
 from server.problems import Problem
 from stepui.pki.timespec import rfc3339
 from stepui.store import CertificateRecord
@@ -35,18 +35,33 @@ def parse_cert_id(cert_id: str) -> tuple[bytes, int]:
     return aki, int.from_bytes(serial, "big")
 
 
+def _aki(record: CertificateRecord) -> bytes | None:
+    cert = x509.load_pem_x509_certificate(record.pem.encode())
+    try:
+        return cert.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier
+        ).value.key_identifier
+    except x509.ExtensionNotFound:
+        return None
+
+
+def cert_id_of(record: CertificateRecord) -> str | None:
+    """The CertID that names this certificate (what an order's ``replaces`` shows)."""
+    aki = _aki(record)
+    if aki is None:
+        return None
+    serial = int(record.serial, 16)
+    serial_bytes = serial.to_bytes(serial.bit_length() // 8 + 1, "big")  # DER INTEGER content
+    return f"{b64url_encode(aki)}.{b64url_encode(serial_bytes)}"
+
+
 def find_certificate(acme: Acme, cert_id: str) -> CertificateRecord | None:
     """The certificate this CA issued with that serial, if its AKI is the CertID's."""
     aki, serial = parse_cert_id(cert_id)
     record = acme.authority.store.ca.certificate(format(serial, "x"))
     if record is None or record.ca_id is None:
         return None
-    cert = x509.load_pem_x509_certificate(record.pem.encode())
-    try:
-        extension = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
-    except x509.ExtensionNotFound:
-        return None
-    return record if extension.value.key_identifier == aki else None
+    return record if _aki(record) == aki else None
 
 
 def suggested_window(record: CertificateRecord, now: datetime) -> tuple[datetime, datetime]:

@@ -124,6 +124,7 @@ def test_replaces_is_recorded_and_a_second_replacement_refused(acme_env: AcmeEnv
 
     first = replacing_order(raw, ["www.test"], ident)  # overlapping, not equal, identifiers
     assert first.status_code == 201, first.text
+    assert first.json()["replaces"] == ident
     order_id = first.headers["Location"].rsplit("/", 1)[1]
     assert acme_env.authority.store.acme.order(order_id).replaces == old_serial
 
