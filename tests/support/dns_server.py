@@ -358,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("fqdn")
     parser.add_argument("value", nargs="?")
     parser.add_argument("--server", default=os.environ.get("STEPUI_TEST_DNS"), help="HOST:PORT")
+    # A dns-01 value is base64url and may start with "-"; hooks pass it positionally, so
+    # everything after the action is taken literally (options go before the action).
+    argv = list(sys.argv[1:] if argv is None else argv)
+    action_at = next((i for i, arg in enumerate(argv) if arg in ("present", "cleanup")), None)
+    if action_at is not None and "--" not in argv:
+        argv.insert(action_at + 1, "--")
     args = parser.parse_args(argv)
     if not args.server:
         parser.error("--server HOST:PORT or STEPUI_TEST_DNS is required")
