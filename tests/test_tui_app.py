@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cryptography import x509
+from textual.widgets import DataTable
 
 from stepui.app import PasswordBox, StepuiApp
 from stepui.screens.certificates import CertificatesScreen
@@ -32,6 +33,10 @@ async def test_first_run_creates_a_dev_ca_and_a_localhost_certificate(tmp_path):
         text = str(app.screen.query_one("#first-run-text").render())
         assert str(tmp_path / "certs" / "root_ca.crt") in text
         assert "update-ca-certificates" in text or "add-trusted-cert" in text
+        assert str(tmp_path / "secrets" / "localhost.key") in text
+        if "update-ca-certificates" in text:  # stepui's own installer comes first
+            assert text.index("cert install --trust") < text.index("update-ca-certificates")
+            assert "--dry-run" in text
         continue_button = app.screen.query_one("#continue")
         await wait_for(pilot, lambda: app.focused is continue_button)
         assert not app.screen.query_one("#create").display
@@ -44,7 +49,9 @@ async def test_first_run_creates_a_dev_ca_and_a_localhost_certificate(tmp_path):
     cert = x509.load_pem_x509_certificate((tmp_path / "certs" / "localhost.crt").read_bytes())
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert {str(v) for v in sans.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "::1"}
-    assert (tmp_path / "certs" / "localhost.key").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "secrets" / "localhost.key").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "secrets").stat().st_mode & 0o777 == 0o700
+    assert not (tmp_path / "certs" / "localhost.key").exists()  # certs/ holds public PEMs
 
 
 async def test_first_run_continue_answers_a_click(tmp_path):
@@ -164,3 +171,18 @@ async def test_help_shows_the_focused_screens_text_and_keys(tmp_path):
         await pilot.pause()
         markdown = app.screen.query_one("Markdown")
         assert "Certificates" in markdown.source and "Revoke" in markdown.source
+
+
+async def test_audit_entry_opens_its_certificate_and_tables_fit_80_columns(tmp_path):
+    app = build_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key in ("6", "5"):
+            await pilot.press(key)
+            await pilot.pause()
+            table = app.screen.query_one(DataTable)
+            assert table.virtual_size.width <= table.scrollable_content_region.width
+        newest = app.authority.audit_log(limit=1)[0]
+        assert newest.action.startswith("cert.")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen))
+        assert app.screen.serial == newest.target

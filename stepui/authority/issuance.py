@@ -82,9 +82,12 @@ class Issuance(AuthorityState):
         self._templates.pop(name, None)
         self._profiles.clear()
 
-    def issue(self, request: IssueRequest, *, out_dir: Path | None = None) -> Issued:
+    def issue(
+        self, request: IssueRequest, *, out_dir: Path | None = None, key_dir: Path | None = None
+    ) -> Issued:
         """Decide, sign and record one certificate in one transaction (files, when asked for,
-        appear only if the record was committed)."""
+        appear only if the record was committed). A generated key goes to ``key_dir`` when
+        given (a private directory), else beside the certificate in ``out_dir``."""
         ca = self.authority(request.ca)
         if ca.status != "active":
             raise PolicyRefused(f"CA {ca.name!r} is {ca.status}; it no longer issues")
@@ -151,7 +154,8 @@ class Issuance(AuthorityState):
         files = StagedFiles()
         try:
             if out_dir is not None:
-                self._stage_outputs(files, issued, out_dir, request.name or record.serial)
+                name = request.name or record.serial
+                self._stage_outputs(files, issued, out_dir, name, key_dir or out_dir)
             with self.store.transaction():
                 self.store.ca.add_certificate(record)
                 self._audit(
@@ -178,10 +182,12 @@ class Issuance(AuthorityState):
         )
         return issued
 
-    def _stage_outputs(self, files: StagedFiles, issued: Issued, out_dir: Path, name: str) -> None:
+    def _stage_outputs(
+        self, files: StagedFiles, issued: Issued, out_dir: Path, name: str, key_dir: Path
+    ) -> None:
         files.add(out_dir / f"{name}.crt", issued.pem_chain(), PUBLIC_MODE)
         if issued.key is not None:
-            files.add(out_dir / f"{name}.key", private_key_pem(issued.key, None), PRIVATE_MODE)
+            files.add(key_dir / f"{name}.key", private_key_pem(issued.key, None), PRIVATE_MODE)
 
     def _names(self, request: IssueRequest) -> tuple[x509.Name, list[x509.GeneralName]]:
         if isinstance(request.subject, x509.Name):

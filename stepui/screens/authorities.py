@@ -34,8 +34,9 @@ cross-signed it) and the certificates each CA issued, with counts by state.
         Binding(
             "m", "app.import", "Import", id="cas.import", tooltip="Import a CA or certificates"
         ),
-        Binding("s", "app.cross_sign", "Cross-sign", id="cas.cross_sign"),
-        Binding("l", "app.crl", "CRL", id="cas.crl", tooltip="Generate a CRL"),
+        # Secondary: in `?` help and the command palette, not in the footer (80 columns).
+        Binding("s", "app.cross_sign", "Cross-sign", show=False, id="cas.cross_sign"),
+        Binding("l", "app.crl", "CRL", show=False, id="cas.crl", tooltip="Generate a CRL"),
     ]
 
     def body(self) -> Iterable[Widget]:

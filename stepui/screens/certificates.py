@@ -32,7 +32,14 @@ Every certificate the CA knows, one page at a time from the database.
     BINDINGS = [
         Binding("slash", "search", "Filter", id="certs.search", tooltip="Filter over every field"),
         Binding("f", "cycle_state", "State", id="certs.state", tooltip="Filter by state"),
-        Binding("c", "cycle_issuer", "Issuer", id="certs.issuer", tooltip="Filter by issuing CA"),
+        Binding(
+            "c",
+            "cycle_issuer",
+            "Issuer",
+            show=False,  # secondary: in `?` help and the palette; the footer fits 80 columns
+            id="certs.issuer",
+            tooltip="Filter by issuing CA",
+        ),
         Binding("r", "renew", "Renew", id="certs.renew", tooltip="Renew marked or current"),
         Binding("x", "revoke", "Revoke", id="certs.revoke", tooltip="Revoke marked or current"),
         Binding("escape", "clear", "Clear", show=False, id="certs.clear"),
@@ -67,7 +74,8 @@ Every certificate the CA knows, one page at a time from the database.
 
     def _summary(self) -> None:
         table = self.table
-        parts = [f"{table.total:,} certificates", table.filter.describe()]
+        noun = "certificate" if table.total == 1 else "certificates"
+        parts = [f"{table.total:,} {noun}", table.filter.describe()]
         if table.selected:
             parts.append(f"{len(table.selected)} marked")
         sort = table.sort.replace("_", " ") + (" desc" if table.descending else "")

@@ -33,7 +33,7 @@ class DetailScreen(Screen[None]):
 """
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back", id="detail.back"),
-        Binding("y", "copy", "Copy PEM", id="detail.copy", tooltip="Copy the PEM (OSC 52)"),
+        Binding("y", "copy", "Copy", id="detail.copy", tooltip="Copy the PEM (OSC 52)"),
         Binding("e", "export", "Export", id="detail.export", tooltip="PEM, chain, DER, PKCS#12"),
         Binding("r", "renew", "Renew", id="detail.renew"),
         Binding("x", "revoke", "Revoke", id="detail.revoke"),
@@ -85,9 +85,10 @@ class DetailScreen(Screen[None]):
         authority = self.workbench.authority
         now = authority.clock()
         state = state_of(authority, self.record, now)
-        text = Text(f" {self.record.serial} ", style="bold")
+        text = Text(f" {self.record.serial} ", style="bold", no_wrap=True, overflow="ellipsis")
         text.append(state, style=STATE_STYLES[state])
-        text.append(f"  {(self.record.not_after - now).days} days left")
+        days = (self.record.not_after - now).days
+        text.append(f"  {days} days left" if days >= 0 else f"  ended {-days} days ago")
         text.append(f"  SHA-256 {fingerprint(self.cert)[:23]}…", style="dim")
         return text
 

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -21,17 +22,22 @@ from stepui.errors import StepuiError
 DEV_SANS = ("DNS:localhost", "IP:127.0.0.1", "IP:::1")
 
 
-def trust_command(root: Path) -> str:
-    """The operating system's own command that adds a root to its trust store."""
+def trust_text(home: Path, root: Path) -> str:
+    """How to trust the dev root on this machine: stepui's own installer first (the Debian
+    trust store and NSS databases), the system's own commands as the alternative. ``--home``
+    is spelled out because sudo does not keep the data dir."""
     path = shlex.quote(str(root))
     if sys.platform == "darwin":
         return (
-            "sudo security add-trusted-cert -d -r trustRoot "
+            "Trust the root on this machine:\n  sudo security add-trusted-cert -d -r trustRoot "
             f"-k /Library/Keychains/System.keychain {path}"
         )
     return (
-        f"sudo cp {path} /usr/local/share/ca-certificates/stepui-root.crt"
-        " && sudo update-ca-certificates"
+        "Trust the root on this machine (--dry-run shows the changes first):\n"
+        f"  sudo stepui --home {shlex.quote(str(home))} cert install --trust\n"
+        "or by hand:\n"
+        f"  sudo cp {path} \\\n      /usr/local/share/ca-certificates/\n"
+        "  sudo update-ca-certificates"
     )
 
 
@@ -44,13 +50,15 @@ class FirstRunScreen(ModalScreen[bool]):
         home = self.app.authority.home  # type: ignore[attr-defined]
         with Vertical(classes="form", id="first-run"):
             yield Label("Welcome to stepui", classes="form-title")
-            yield Static(
-                f"There is no CA in [b]{home}[/b] yet.\n\n"
-                "Create a [b]local development CA[/b]? Its keys are stored [b]without a "
-                "password[/b]: use it on your own machine only, never for production.\n"
-                "A certificate for localhost, 127.0.0.1 and ::1 is issued with it.",
-                id="first-run-text",
-            )
+            # Scrolls when long paths wrap, so that the buttons stay on a 24-line screen.
+            with VerticalScroll(classes="form-body", can_focus=False):
+                yield Static(
+                    f"There is no CA in [b]{home}[/b] yet.\n\n"
+                    "Create a [b]local development CA[/b]? Its keys are stored [b]without a "
+                    "password[/b]: use it on your own machine only, never for production.\n"
+                    "A certificate for localhost, 127.0.0.1 and ::1 is issued with it.",
+                    id="first-run-text",
+                )
             yield Label("Name", classes="field-label")
             yield Input("Local Development", id="ca-name")
             with Horizontal(classes="form-buttons"):
@@ -89,6 +97,7 @@ class FirstRunScreen(ModalScreen[bool]):
                     subject="CN=localhost", sans=DEV_SANS, name="localhost", requester="tui"
                 ),
                 out_dir=authority.home / "certs",
+                key_dir=authority.home / "secrets",  # certs/ holds public PEMs only
             )
         except StepuiError as exc:
             self.app.call_from_thread(self._refused, exc)
@@ -97,9 +106,10 @@ class FirstRunScreen(ModalScreen[bool]):
         self.app.call_from_thread(
             self._show_result,
             {
+                "home": authority.home,
                 "root": certs / "root_ca.crt",
                 "cert": certs / "localhost.crt",
-                "key": certs / "localhost.key",
+                "key": authority.home / "secrets" / "localhost.key",
                 "serial": issued.serial,
                 "root_name": root.name,
             },
@@ -111,11 +121,13 @@ class FirstRunScreen(ModalScreen[bool]):
 
     def _show_result(self, result: dict[str, Any]) -> None:
         self.query_one("#first-run-text", Static).update(
-            f"Created [b]{result['root_name']}[/b] (development, no password).\n\n"
-            f"Root certificate:  {result['root']}\n"
-            f"localhost cert:    {result['cert']}\n"
-            f"localhost key:     {result['key']}\n\n"
-            f"Trust the root on this machine:\n  {trust_command(result['root'])}"
+            f"Created [b]{escape(result['root_name'])}[/b] (development, no password).\n\n"
+            + escape(
+                f"Root certificate:  {result['root']}\n"
+                f"localhost cert:    {result['cert']}\n"
+                f"localhost key:     {result['key']} (0600)\n\n"
+                + trust_text(result["home"], result["root"])
+            )
         )
         for widget in self.query(".field-label, #ca-name, #create, #quit"):
             widget.display = False

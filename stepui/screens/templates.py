@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from textual.widget import Widget
-from textual.widgets import DataTable
 
 from stepui.pki.timespec import format_duration
 from stepui.screens.base import WorkbenchScreen
+from stepui.widgets.fit_table import FitColumn, FitTable
+
+COLUMNS = (
+    FitColumn("Name", 12),
+    FitColumn("Usage", 11),
+    FitColumn("SAN types", 9),
+    FitColumn("Default", 7),
+    FitColumn("Max", 6),
+    FitColumn("Description", 12),
+)
 
 
 class TemplatesScreen(WorkbenchScreen):
@@ -21,20 +30,17 @@ and lifetimes. Built-in templates cannot be removed; add your own with the CLI.
 """
 
     def body(self) -> Iterable[Widget]:
-        yield DataTable(id="templates-table", cursor_type="row", zebra_stripes=True)
+        yield FitTable(COLUMNS, id="templates-table")
 
     def on_mount(self) -> None:
         super().on_mount()
-        table = self.query_one(DataTable)
-        table.add_columns("Name", "Usage", "SAN types", "Default", "Max", "Description")
         self.reload()
-        table.focus()
+        self.query_one(FitTable).focus()
 
     def reload(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
+        rows = []
         for t in self.authority.templates():
-            table.add_row(
+            cells = (
                 t.name + ("" if t.builtin else " *"),
                 ",".join(t.extended_key_usage) or ("CA" if t.is_ca else "-"),
                 ",".join(t.allowed_san_types),
@@ -42,3 +48,5 @@ and lifetimes. Built-in templates cannot be removed; add your own with the CLI.
                 format_duration(t.max_validity) if t.max_validity else "config",
                 t.description,
             )
+            rows.append((cells, t.name))
+        self.query_one(FitTable).show(rows)

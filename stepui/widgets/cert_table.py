@@ -109,9 +109,11 @@ class CertificateTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False, id="table.page_down"),
         Binding("home,g", "jump(0)", "First", show=False, id="table.first"),
         Binding("end,G", "jump(-1)", "Last", show=False, id="table.last"),
-        Binding("space", "toggle_select", "Select", id="table.select", tooltip="Mark for bulk"),
-        Binding("enter", "open", "Open", id="table.open", tooltip="Certificate detail"),
-        Binding("o", "sort_next", "Sort", id="table.sort", tooltip="Sort by the next column"),
+        Binding("space", "toggle_select", "Mark", id="table.select", tooltip="Mark for bulk"),
+        Binding("enter", "open", "Open", show=False, id="table.open", tooltip="Certificate detail"),
+        Binding(
+            "o", "sort_next", "Sort", show=False, id="table.sort", tooltip="Sort by the next column"
+        ),
         Binding("O", "sort_reverse", "Reverse", show=False, id="table.reverse"),
     ]
     COMPONENT_CLASSES = {
