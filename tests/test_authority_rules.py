@@ -100,3 +100,11 @@ def test_addresses_written_as_dns_names_are_refused(ca: Authority, san: str, mes
     with pytest.raises(BadInput, match=message):
         ca.issue(IssueRequest(subject="CN=x", sans=[san]))
     assert ca.count() == 0
+
+
+def test_a_ca_id_never_takes_an_existing_key_file(ca: Authority) -> None:
+    existing = ca.home / "secrets" / "localhost.key"
+    existing.write_bytes(b"the dev localhost key")
+    record = ca.new_authority("root", "localhost")
+    assert record.id == "localhost-2"
+    assert existing.read_bytes() == b"the dev localhost key"

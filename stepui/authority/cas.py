@@ -36,7 +36,7 @@ class CaManagement(AuthorityState):
     def _unique_id(self, name: str) -> str:
         base = _slug(name)
         candidate, number = base, 1
-        while self.store.ca.authority(candidate) is not None:
+        while self.store.ca.authority(candidate) is not None or self.keys.exists(candidate):
             number += 1
             candidate = f"{base}-{number}"
         return candidate

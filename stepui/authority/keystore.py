@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from stepui.errors import WrongPassword
+from stepui.errors import Conflict, WrongPassword
 from stepui.fsutil import PRIVATE_MODE, SECRET_DIR_MODE, StagedFiles, ensure_dir
 from stepui.pki.keys import PrivateKey, load_private_key, private_key_pem
 
@@ -39,8 +39,14 @@ class KeyStore:
             )
         ensure_dir(self.directory, SECRET_DIR_MODE)
         name = f"{ca_id}.key"
+        if self.exists(ca_id):
+            raise Conflict(f"{self.directory / name} already exists; a key is never overwritten")
         files.add(self.directory / name, private_key_pem(key, password), PRIVATE_MODE)
         return name, bool(password)
+
+    def exists(self, ca_id: str) -> bool:
+        """Whether a key file for this id (or any other file of that name) is already there."""
+        return (self.directory / f"{ca_id}.key").exists()
 
     def load(self, name: str, encrypted: bool) -> PrivateKey:
         data = (self.directory / name).read_bytes()
