@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from server.jws import Verified
 from server.problems import Problem
 from server.urls import Urls
-from server.validation import ValidationSettings, validation_client
+from server.validation import ValidationSettings
 from stepui.authority.service import Authority
 from stepui.config import Provisioner, parse_address
 from stepui.events import Events
@@ -46,7 +44,6 @@ class Acme:
         self.store: AcmeStore = authority.store.acme
         self.events = events
         self._tasks: set[asyncio.Task[None]] = set()
-        self._http: httpx.AsyncClient | None = None  # made in the serving loop, when needed
 
     def provisioner(self, name: str) -> Provisioner:
         provisioner = self.authority.config.provisioners.get(name)
@@ -56,14 +53,11 @@ class Acme:
 
     def validation_settings(self) -> ValidationSettings:
         config = self.authority.config
-        if self._http is None:
-            self._http = validation_client()
         return ValidationSettings(
             http_port=config.acme_http_port,
             tls_port=config.acme_tls_port,
             resolver=parse_address(config.acme_resolver) if config.acme_resolver else None,
             timeout=config.validation_timeout.total_seconds(),
-            http=self._http,
         )
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -78,9 +72,6 @@ class Acme:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
 
 
 @dataclass

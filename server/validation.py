@@ -8,6 +8,10 @@ Design decisions:
 - Name resolution is ours, not the HTTP/TLS library's, so that a configured DNS server
   (``ValidationSettings.resolver``) is used for every hop, including redirect targets. We
   connect to the resolved address and send the name in the Host header / SNI.
+- The validators sit on the hot path of every issuance, so they are lean: A and AAAA go out
+  together on one UDP socket (dnspython's full resolver takes over for anything but a clean
+  answer or NXDOMAIN: truncation, a server failure, silence), and http-01 speaks HTTP/1.1 over
+  asyncio streams with h11 parsing the answer, one request per connection.
 - A host with several addresses is tried address by address (IPv6 first, as Let's Encrypt
   does), moving on only when the TCP connection itself fails: an address that answers has
   given its answer.
@@ -23,17 +27,23 @@ import asyncio
 import base64
 import hashlib
 import ipaddress
+import re
 import socket
 import ssl
-from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
+from urllib.parse import quote, urljoin, urlsplit
 
 import dns.asyncresolver
 import dns.exception
+import dns.flags
+import dns.message
 import dns.name
+import dns.rcode
+import dns.rdataclass
 import dns.resolver
 import dns.reversename
-import httpx
+import h11
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
@@ -43,6 +53,9 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ACME_TLS_ALPN = "acme-tls/1"
 ACME_IDENTIFIER_OID = ObjectIdentifier("1.3.6.1.5.5.7.1.31")
 USER_AGENT = "stepui-acme-validator"
+READ_SIZE = 64 * 1024
+_HOST_NAME = re.compile(r"[a-z0-9_.-]+")
+_URL_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
 @dataclass(frozen=True)
@@ -53,9 +66,6 @@ class ValidationSettings:
     tls_port: int = 443
     resolver: tuple[str, int] | None = None
     timeout: float = 10.0
-    # One client per server process: building one (and its SSLContext) per validation costs
-    # more than the validation's own HTTP exchange. None: a client for this validation only.
-    http: httpx.AsyncClient | None = field(default=None, compare=False, repr=False)
 
 
 class ChallengeFailed(Exception):
@@ -163,12 +173,11 @@ async def _system_addresses(host: str) -> list[str]:
 
 async def _dns_addresses(host: str, settings: ValidationSettings) -> list[str]:
     resolver = _configured_resolver(settings)
-    qname = dns.name.from_text(host)
-    answers = await asyncio.gather(
-        resolver.resolve(qname, "AAAA", search=False),
-        resolver.resolve(qname, "A", search=False),
-        return_exceptions=True,
-    )
+    try:
+        qname = dns.name.from_text(host)
+    except dns.exception.DNSException as exc:
+        raise ChallengeFailed("dns", f"{host} is not a valid DNS name: {exc}") from None
+    answers = await _ask_together(resolver, qname, ("AAAA", "A"))
     addresses: list[str] = []
     failures: list[dns.exception.DNSException] = []
     for answer in answers:
@@ -181,6 +190,65 @@ async def _dns_addresses(host: str, settings: ValidationSettings) -> list[str]:
     if addresses:
         return addresses
     raise ChallengeFailed("dns", _address_failure_detail(host, failures))
+
+
+async def _ask_together(
+    resolver: dns.asyncresolver.Resolver, qname: dns.name.Name, rdtypes: tuple[str, ...]
+) -> list[dns.resolver.Answer | BaseException]:
+    """Answers (or exceptions) for each of ``rdtypes`` at ``qname``, asked at once on one fresh
+    UDP socket (random source port, connected to the resolver's single nameserver) instead of a
+    socket per question. A question without a clean answer or NXDOMAIN within the resolver's
+    per-try timeout is asked again through ``resolver``, with its retries and TCP fallback."""
+    queries = [dns.message.make_query(qname, rdtype) for rdtype in rdtypes]
+    responses = await _udp_exchange(resolver, queries)
+    results: list[dns.resolver.Answer | BaseException] = []
+    for rdtype, response in zip(rdtypes, responses, strict=True):
+        try:
+            if (
+                response is None
+                or response.flags & dns.flags.TC
+                or response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
+            ):
+                results.append(await resolver.resolve(qname, rdtype, search=False))
+            elif response.rcode() == dns.rcode.NXDOMAIN:
+                raise dns.resolver.NXDOMAIN(qnames=[qname], responses={qname: response})
+            else:
+                results.append(
+                    dns.resolver.Answer(qname, rdtype, dns.rdataclass.IN, response)  # type: ignore[arg-type]
+                )
+        except dns.exception.DNSException as exc:
+            results.append(exc)
+    return results
+
+
+async def _udp_exchange(
+    resolver: dns.asyncresolver.Resolver, queries: list[dns.message.Message]
+) -> list[dns.message.Message | None]:
+    """Send every query, then collect matching responses until all are in or the resolver's
+    per-try timeout passes (None: no usable response). Unrelated datagrams are ignored."""
+    host, port = str(resolver.nameservers[0]), resolver.port
+    responses: list[dns.message.Message | None] = [None] * len(queries)
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, (host, port))
+            for query in queries:
+                await loop.sock_sendall(sock, query.to_wire())
+            async with asyncio.timeout(min(resolver.timeout, resolver.lifetime)):
+                while None in responses:
+                    wire = await loop.sock_recv(sock, READ_SIZE)
+                    try:
+                        response = dns.message.from_wire(wire)
+                    except dns.exception.DNSException:
+                        continue
+                    for index, query in enumerate(queries):
+                        if responses[index] is None and query.is_response(response):
+                            responses[index] = response
+        except (OSError, TimeoutError):
+            pass
+    return responses
 
 
 def _address_failure_detail(host: str, failures: list[dns.exception.DNSException]) -> str:
@@ -209,12 +277,7 @@ async def validate_http01(
 ) -> None:
     """Fetch the key authorization over plain HTTP (RFC 8555 §8.3, RFC 8738 §3)."""
     _check_identifier(identifier_type, identifier_value)
-    url = httpx.URL(
-        scheme="http",
-        host=identifier_value,
-        port=settings.http_port,
-        path=f"/.well-known/acme-challenge/{token}",
-    )
+    url = _Url("http", identifier_value, settings.http_port, f"/.well-known/acme-challenge/{token}")
     try:
         async with asyncio.timeout(settings.timeout):
             body = await _fetch_following_redirects(url, settings)
@@ -232,91 +295,139 @@ async def validate_http01(
         )
 
 
-async def _fetch_following_redirects(url: httpx.URL, settings: ValidationSettings) -> bytes:
+@dataclass(frozen=True)
+class _Url:
+    """An http(s) URL as the validator uses it: where to connect and what to ask for."""
+
+    scheme: str
+    host: str  # a lower-case DNS name or an IP literal (no brackets)
+    port: int
+    target: str  # path and query, percent-encoded for the request line
+
+    @property
+    def netloc(self) -> str:
+        """The Host header: the host (bracketed if IPv6), with the port unless the default."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.netloc}{self.target}"
+
+
+async def _fetch_following_redirects(url: _Url, settings: ValidationSettings) -> bytes:
     """GET ``url``, following at most MAX_REDIRECTS http(s) redirects, each hop resolved by us."""
-    async with AsyncExitStack() as stack:
-        client = settings.http or await stack.enter_async_context(validation_client())
-        for _ in range(MAX_REDIRECTS + 1):
-            status, location, body = await _fetch_once(client, url, settings)
-            if status in REDIRECT_STATUSES and location is not None:
-                url = _redirect_target(url, location)
-                continue
-            if status != 200:
-                raise ChallengeFailed("unauthorized", f"{url} answered HTTP {status}")
-            return body
+    for _ in range(MAX_REDIRECTS + 1):
+        status, location, body = await _fetch_once(url, settings)
+        if status in REDIRECT_STATUSES and location is not None:
+            url = _redirect_target(url, location)
+            continue
+        if status != 200:
+            raise ChallengeFailed("unauthorized", f"{url} answered HTTP {status}")
+        return body
     raise ChallengeFailed("connection", f"more than {MAX_REDIRECTS} redirects, last to {url}")
 
 
-def validation_client() -> httpx.AsyncClient:
-    """No proxies from the environment, no certificate checks (an http-01 redirect to https
-    is followed whatever its certificate, RFC 8555 §8.3), and no connection reuse: every
-    validation talks to the host afresh."""
-    limits = httpx.Limits(max_keepalive_connections=0)
-    return httpx.AsyncClient(trust_env=False, verify=False, limits=limits)
-
-
-def _redirect_target(current: httpx.URL, location: str) -> httpx.URL:
+def _redirect_target(current: _Url, location: str) -> _Url:
     try:
-        target = current.join(location)
-    except httpx.InvalidURL:
+        parts = urlsplit(urljoin(str(current), location.strip()))
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            raise ChallengeFailed(
+                "connection", f"{current} redirected to a non-HTTP(S) URL ({scheme} scheme)"
+            )
+        host = _url_host(parts.hostname)
+        port = parts.port or (443 if scheme == "https" else 80)
+    except (ValueError, UnicodeError):
         raise ChallengeFailed("connection", f"{current} redirected to an invalid URL") from None
-    if target.scheme not in ("http", "https") or not target.host:
-        raise ChallengeFailed(
-            "connection", f"{current} redirected to a non-HTTP(S) URL ({target.scheme} scheme)"
-        )
-    return target
+    target = quote(parts.path or "/", safe=_URL_SAFE)
+    if parts.query:
+        target += "?" + quote(parts.query, safe=_URL_SAFE + "?")
+    return _Url(scheme, host, port, target)
 
 
-async def _fetch_once(
-    client: httpx.AsyncClient, url: httpx.URL, settings: ValidationSettings
-) -> tuple[int, str | None, bytes]:
+def _url_host(host: str) -> str:
+    """An IP literal as is; a DNS name in its ASCII (IDNA) form, else ValueError."""
+    if _is_ip(host):
+        return host
+    ascii_host = host.encode("idna").decode("ascii").lower()
+    if not _HOST_NAME.fullmatch(ascii_host):
+        raise ValueError(f"invalid host {host!r}")
+    return ascii_host
+
+
+async def _fetch_once(url: _Url, settings: ValidationSettings) -> tuple[int, str | None, bytes]:
     """One GET of ``url``: try each address of its host until a TCP connection succeeds."""
     addresses = await _resolve_addresses(url.host, settings)
-    timeout = httpx.Timeout(settings.timeout, connect=_connect_timeout(settings, len(addresses)))
+    connect_timeout = _connect_timeout(settings, len(addresses))
     refusals: list[str] = []
     for address in addresses:
         try:
-            return await _fetch_from(client, url, address, timeout)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            reader, writer = await asyncio.wait_for(_connect(url, address), connect_timeout)
+        except (OSError, TimeoutError) as exc:
             refusals.append(f"{address}: {str(exc) or type(exc).__name__}")
-        except httpx.TimeoutException:
-            raise ChallengeFailed("connection", f"timed out fetching {url}") from None
-        except httpx.HTTPError as exc:
+            continue
+        try:
+            return await _exchange(url, reader, writer)
+        except (OSError, h11.ProtocolError) as exc:
             raise ChallengeFailed("connection", f"fetching {url} failed: {exc}") from None
+        finally:
+            writer.transport.abort()
     raise ChallengeFailed("connection", f"could not connect to {url} ({'; '.join(refusals)})")
 
 
-async def _fetch_from(
-    client: httpx.AsyncClient, url: httpx.URL, address: str, timeout: httpx.Timeout
-) -> tuple[int, str | None, bytes]:
-    """GET ``url`` from ``address``, naming the host in Host (and SNI for https)."""
-    extensions: dict[str, str] = {}
-    if not _is_ip(url.host) and url.scheme == "https":
-        extensions["sni_hostname"] = url.host
-    headers = {
-        "Host": url.netloc.decode("ascii"),
-        "User-Agent": USER_AGENT,
-        "Accept-Encoding": "identity",
-    }
-    request = client.build_request(
-        "GET", url.copy_with(host=address), headers=headers, extensions=extensions, timeout=timeout
+async def _connect(url: _Url, address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """TCP (and for https, TLS naming the host in SNI unless it is an IP) to ``address``."""
+    if url.scheme != "https":
+        return await asyncio.open_connection(address, url.port)
+    server_name = "" if _is_ip(url.host) else url.host
+    return await asyncio.open_connection(
+        address, url.port, ssl=_https_context(), server_hostname=server_name
     )
-    response = await client.send(request, stream=True)
-    try:
-        body = await _read_capped(response)
-    finally:
-        await response.aclose()
-    return response.status_code, response.headers.get("location"), body
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
-    """Read at most BODY_LIMIT + 1 bytes: enough to know that the body is too long."""
-    body = bytearray()
-    async for chunk in response.aiter_raw():
-        body.extend(chunk)
-        if len(body) > BODY_LIMIT:
+@cache
+def _https_context() -> ssl.SSLContext:
+    """No certificate checks: an http-01 redirect to https is followed whatever its
+    certificate (RFC 8555 §8.3). Built once per process: building one costs more than the
+    validation's own exchange."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+async def _exchange(
+    url: _Url, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> tuple[int, str | None, bytes]:
+    """Send one GET and read the answer: (status, Location, at most BODY_LIMIT + 1 bytes of
+    body, enough to know that the body is too long)."""
+    connection = h11.Connection(h11.CLIENT)
+    headers = [
+        ("Host", url.netloc),
+        ("User-Agent", USER_AGENT),
+        ("Accept", "*/*"),
+        ("Accept-Encoding", "identity"),
+        ("Connection", "close"),
+    ]
+    request = h11.Request(method="GET", target=url.target, headers=headers)
+    writer.write(connection.send(request) + connection.send(h11.EndOfMessage()))
+    status, location, body = 0, None, bytearray()
+    while len(body) <= BODY_LIMIT:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            connection.receive_data(await reader.read(READ_SIZE))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+            location = next(
+                (v.decode("latin-1") for k, v in event.headers if k == b"location"), None
+            )
+        elif isinstance(event, h11.Data):
+            body.extend(event.data)
+        elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
             break
-    return bytes(body[: BODY_LIMIT + 1])
+    return status, location, bytes(body[: BODY_LIMIT + 1])
 
 
 def _is_ip(host: str) -> bool:
