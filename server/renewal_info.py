@@ -20,7 +20,7 @@ from stepui.store import CertificateRecord
 
 MAX_RETRY_AFTER = timedelta(hours=6)
 MIN_RETRY_AFTER = timedelta(minutes=1)
-REVOKED_WINDOW = timedelta(hours=1)
+REVOKED_WINDOW = timedelta(minutes=1)  # ends now: a client's random pick is already due
 
 
 def parse_cert_id(cert_id: str) -> tuple[bytes, int]:
@@ -66,7 +66,7 @@ def find_certificate(acme: Acme, cert_id: str) -> CertificateRecord | None:
 
 def suggested_window(record: CertificateRecord, now: datetime) -> tuple[datetime, datetime]:
     if record.status == "revoked":
-        return now, now + REVOKED_WINDOW
+        return now - REVOKED_WINDOW, now
     seconds = (record.not_after - record.not_before).total_seconds()
     start = record.not_before + timedelta(seconds=math.ceil(seconds * 2 / 3))
     end = record.not_before + timedelta(seconds=math.floor(seconds * 5 / 6))
