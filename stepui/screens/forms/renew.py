@@ -6,24 +6,19 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from textual.widget import Widget
-from textual.widgets import Checkbox, Input, Label
+from textual.widgets import Checkbox, Input
 
-from stepui.screens.forms.base import FormScreen, field
-from stepui.screens.forms.bulk import BulkResult, run_bulk
+from stepui.screens.forms.base import field
+from stepui.screens.forms.bulk import BulkForm, BulkResult
 
 
-class RenewForm(FormScreen):
+class RenewForm(BulkForm):
     TITLE = "Renew"
     SUBMIT = "Renew"
-
-    def __init__(self, serials: list[str]) -> None:
-        super().__init__()
-        self.serials = serials
+    DONE = "renewed"
 
     def fields(self) -> Iterable[Widget]:
-        names = ", ".join(s[:10] for s in self.serials[:4])
-        more = f" and {len(self.serials) - 4} more" if len(self.serials) > 4 else ""
-        yield Label(f"{len(self.serials)} certificate(s): {names}{more}")
+        yield self.selection()
         yield Checkbox("Revoke the old certificate (superseded)", id="revoke_old")
         yield Checkbox("New key (rekey)", id="rekey")
         yield from field(
@@ -42,7 +37,4 @@ class RenewForm(FormScreen):
             if revoke_old:
                 self.authority.revoke(serial, "superseded", actor="tui")
 
-        return run_bulk(self.serials, renew, self.progress)
-
-    def success(self, result: BulkResult) -> str:
-        return result.summary("renewed")
+        return self.run_each(renew)

@@ -5,25 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from textual.widget import Widget
-from textual.widgets import Checkbox, Label, Select
+from textual.widgets import Checkbox, Select
 
 from stepui.pki.crl import REASONS
-from stepui.screens.forms.base import FormScreen, field
-from stepui.screens.forms.bulk import BulkResult, run_bulk
+from stepui.screens.forms.base import field
+from stepui.screens.forms.bulk import BulkForm, BulkResult
 
 
-class RevokeForm(FormScreen):
+class RevokeForm(BulkForm):
     TITLE = "Revoke"
     SUBMIT = "Revoke"
-
-    def __init__(self, serials: list[str]) -> None:
-        super().__init__()
-        self.serials = serials
+    DONE = "revoked"
 
     def fields(self) -> Iterable[Widget]:
-        names = ", ".join(s[:10] for s in self.serials[:4])
-        more = f" and {len(self.serials) - 4} more" if len(self.serials) > 4 else ""
-        yield Label(f"{len(self.serials)} certificate(s): {names}{more}")
+        yield self.selection()
         reasons = [(name, name) for name in REASONS if name != "removeFromCRL"]
         yield from field(
             "Reason", Select(reasons, value=reasons[0][1], allow_blank=False, id="reason")
@@ -43,11 +38,4 @@ class RevokeForm(FormScreen):
 
     def perform(self) -> BulkResult:
         reason = str(self.query_one("#reason", Select).value)
-        return run_bulk(
-            self.serials,
-            lambda serial: self.authority.revoke(serial, reason, actor="tui"),
-            self.progress,
-        )
-
-    def success(self, result: BulkResult) -> str:
-        return result.summary("revoked")
+        return self.run_each(lambda serial: self.authority.revoke(serial, reason, actor="tui"))
