@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from textual.widget import Widget
+from collections.abc import Iterable, Sequence
 
 from stepui.pki.timespec import format_duration
-from stepui.screens.base import WorkbenchScreen
-from stepui.widgets.fit_table import FitColumn, FitTable
-
-COLUMNS = (
-    FitColumn("Name", 12),
-    FitColumn("Usage", 11),
-    FitColumn("SAN types", 9),
-    FitColumn("Default", 7),
-    FitColumn("Max", 6),
-    FitColumn("Description", 12),
-)
+from stepui.screens.base import TableScreen
+from stepui.widgets.fit_table import FitColumn
 
 
-class TemplatesScreen(WorkbenchScreen):
+class TemplatesScreen(TableScreen):
     MODE = "templates"
+    COLUMNS = (
+        FitColumn("Name", 12),
+        FitColumn("Usage", 11),
+        FitColumn("SAN types", 9),
+        FitColumn("Default", 7),
+        FitColumn("Max", 6),
+        FitColumn("Description", 12),
+    )
     HELP = """\
 # Templates
 
@@ -29,16 +26,7 @@ The profiles certificates are issued with: key usages, extended key usages, allo
 and lifetimes. Built-in templates cannot be removed; add your own with the CLI.
 """
 
-    def body(self) -> Iterable[Widget]:
-        yield FitTable(COLUMNS, id="templates-table")
-
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.reload()
-        self.query_one(FitTable).focus()
-
-    def reload(self) -> None:
-        rows = []
+    def rows(self) -> Iterable[tuple[Sequence[str], str]]:
         for t in self.authority.templates():
             cells = (
                 t.name + ("" if t.builtin else " *"),
@@ -48,5 +36,4 @@ and lifetimes. Built-in templates cannot be removed; add your own with the CLI.
                 format_duration(t.max_validity) if t.max_validity else "config",
                 t.description,
             )
-            rows.append((cells, t.name))
-        self.query_one(FitTable).show(rows)
+            yield cells, t.name
