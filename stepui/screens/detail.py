@@ -3,8 +3,6 @@ export, renew and revoke from here."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from rich.text import Text
@@ -15,14 +13,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from stepui.pki.inspect import certificate_short, certificate_text, fingerprint
+from stepui.screens.base import OnWorkbench
 from stepui.screens.forms.export import ExportForm
 from stepui.widgets.status import STATE_STYLES, state_of
 
-if TYPE_CHECKING:
-    from stepui.app import StepuiApp
 
-
-class DetailScreen(Screen[None]):
+class DetailScreen(OnWorkbench, Screen[None]):
     HELP = """\
 # Certificate detail
 
@@ -47,14 +43,10 @@ class DetailScreen(Screen[None]):
         super().__init__()
         self.serial = serial
 
-    @property
-    def workbench(self) -> StepuiApp:
-        return self.app  # type: ignore[return-value]
-
     def _load(self) -> None:
         """The record, its certificate, the chain a server presents (issuing CA first, no
         root) and the root that chain ends at, when this CA has it."""
-        authority = self.workbench.authority
+        authority = self.authority
         self.record = authority.certificate(self.serial)
         self.cert = x509.load_pem_x509_certificate(self.record.pem.encode())
         self.chain = list(authority.chains(self.record.ca_id)[0]) if self.record.ca_id else []
@@ -82,7 +74,7 @@ class DetailScreen(Screen[None]):
         yield Footer()
 
     def _title(self) -> Text:
-        authority = self.workbench.authority
+        authority = self.authority
         now = authority.clock()
         state = state_of(authority, self.record, now)
         text = Text(f" {self.record.serial} ", style="bold", no_wrap=True, overflow="ellipsis")
@@ -99,7 +91,7 @@ class DetailScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#history-table", DataTable)
         table.add_columns("When", "Actor", "Action", "Detail")
-        for entry in self.workbench.authority.audit_log(self.record.serial):
+        for entry in self.authority.audit_log(self.record.serial):
             detail = ", ".join(f"{k}={v}" for k, v in entry.detail.items() if v)
             table.add_row(f"{entry.at:%Y-%m-%d %H:%M}", entry.actor, entry.action, detail)
 

@@ -4,7 +4,7 @@ where a core refusal (StepuiError) becomes a notification."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -17,9 +17,7 @@ from textual.widgets import Button, Input, Label, ProgressBar
 
 from stepui.authority.service import Authority
 from stepui.errors import StepuiError
-
-if TYPE_CHECKING:
-    from stepui.app import StepuiApp
+from stepui.screens.base import OnWorkbench
 
 
 class CoreValidator(Validator):
@@ -61,7 +59,7 @@ def field(label: str, widget: Widget, hint: str = "") -> Iterable[Widget]:
     yield Label(hint, id=f"{widget.id}-error", classes="field-error")
 
 
-class FormScreen(ModalScreen[Any]):
+class FormScreen(OnWorkbench, ModalScreen[Any]):
     """Subclasses give TITLE, ``fields()``, ``perform()`` (runs in a thread, calls the
     Authority) and ``success()`` (the notification text)."""
 
@@ -71,14 +69,6 @@ class FormScreen(ModalScreen[Any]):
         Binding("escape", "cancel", "Cancel", id="form.cancel", tooltip="Close without changes"),
         Binding("ctrl+s", "submit", "Submit", id="form.submit", tooltip="Run the action"),
     ]
-
-    @property
-    def workbench(self) -> StepuiApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def authority(self) -> Authority:
-        return self.workbench.authority
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="form"):
