@@ -10,7 +10,7 @@ from datetime import timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from stepui.authority.chains import Variant, is_self_signed, paths
+from stepui.authority.chains import Variant, basic_constraints, is_self_signed, paths
 from stepui.authority.state import AuthorityState, pem_text, serial_hex
 from stepui.errors import BadInput, Conflict, PolicyRefused
 from stepui.fsutil import StagedFiles
@@ -282,10 +282,7 @@ class CaManagement(AuthorityState):
         key = bundle.key
         if key_data is not None:
             key = load_bundle_key(key_data, file_password)
-        try:
-            constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            constraints = None
+        constraints = basic_constraints(cert)
         if constraints is None or not constraints.ca:
             raise BadInput("the certificate is not a CA certificate (basicConstraints CA:FALSE)")
         if key is not None and not same_key(key, cert.public_key()):
@@ -386,10 +383,7 @@ class CaManagement(AuthorityState):
         current = x509.load_pem_x509_certificate(record.cert_pem.encode())
         if not same_key(cert.public_key(), current.public_key()):
             raise BadInput(f"the certificate is not for {record.name!r}'s key")
-        try:
-            basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            basic = None
+        basic = basic_constraints(cert)
         if basic is None or not basic.ca:
             raise BadInput("the signed certificate is not a CA certificate")
         issuer_id = self._find_issuer(cert, certs[1:])

@@ -29,6 +29,14 @@ def is_self_signed(cert: x509.Certificate) -> bool:
     return True
 
 
+def basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
+    """The certificate's basicConstraints, None when it has none (then it is no CA)."""
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return None
+
+
 def _full_paths(
     authority_id: str, variants: Callable[[str], list[Variant]], seen: frozenset[str]
 ) -> list[list[x509.Certificate]]:
@@ -52,11 +60,10 @@ def _path_length_ok(path: list[x509.Certificate]) -> bool:
     """RFC 5280 6.1.4 (m): a CA certificate may have at most pathLenConstraint CA certificates
     below it in a leaf's chain. ``path`` starts at the issuing CA, so ``path[i]`` has ``i``."""
     for below, cert in enumerate(path):
-        try:
-            limit = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
+        limit = basic_constraints(cert)
+        if limit is None or not limit.ca:
             return False
-        if not limit.ca or (limit.path_length is not None and below > limit.path_length):
+        if limit.path_length is not None and below > limit.path_length:
             return False
     return True
 
