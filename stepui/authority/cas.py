@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -28,6 +28,37 @@ PEM = serialization.Encoding.PEM
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "ca"
+
+
+def _authority_record(
+    cert: x509.Certificate,
+    *,
+    ca_id: str,
+    name: str,
+    kind: str,
+    parent_id: str | None,
+    key_file: str | None,
+    key_encrypted: bool,
+    created_at: datetime,
+    policy: NamePolicy | None = None,
+) -> AuthorityRecord:
+    """The row for a CA: what its certificate says, and where its key is kept (if here)."""
+    return AuthorityRecord(
+        id=ca_id,
+        name=name,
+        kind=kind,
+        parent_id=parent_id,
+        subject=render_subject(cert.subject),
+        serial=serial_hex(cert.serial_number),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        cert_pem=pem_text(cert),
+        key_file=key_file,
+        key_encrypted=key_encrypted,
+        key_type=key_type_of(cert.public_key()),
+        policy=policy.to_dict() if policy else {},
+        created_at=created_at,
+    )
 
 
 class CaManagement(AuthorityState):
@@ -243,21 +274,16 @@ class CaManagement(AuthorityState):
         )
         ca_id = self._unique_id(name)
         key_file, encrypted = self.keys.stage(files, ca_id, key, encrypt=encrypt)
-        record = AuthorityRecord(
-            id=ca_id,
+        record = _authority_record(
+            cert,
+            ca_id=ca_id,
             name=name,
             kind=kind,
             parent_id=parent.id if parent else None,
-            subject=render_subject(subject),
-            serial=serial_hex(cert.serial_number),
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            cert_pem=pem_text(cert),
             key_file=key_file,
             key_encrypted=encrypted,
-            key_type=key_type_of(key),
-            policy=policy.to_dict() if policy else {},
             created_at=now,
+            policy=policy,
         )
         self.store.ca.add_authority(record)
         self._audit(
@@ -305,19 +331,14 @@ class CaManagement(AuthorityState):
                     key_file, encrypted = self.keys.stage(
                         files, ca_id, key, encrypt=self._encrypt_keys()
                     )
-                record = AuthorityRecord(
-                    id=ca_id,
+                record = _authority_record(
+                    cert,
+                    ca_id=ca_id,
                     name=display,
                     kind=kind,
                     parent_id=parent_id,
-                    subject=render_subject(cert.subject),
-                    serial=serial_hex(cert.serial_number),
-                    not_before=cert.not_valid_before_utc,
-                    not_after=cert.not_valid_after_utc,
-                    cert_pem=fingerprint_pem,
                     key_file=key_file,
                     key_encrypted=encrypted,
-                    key_type=key_type_of(cert.public_key()),
                     created_at=now,
                 )
                 self.store.ca.add_authority(record)
