@@ -49,10 +49,20 @@ def write_atomic(path: Path, data: bytes, mode: int = PUBLIC_MODE) -> None:
 
 
 class StagedFiles:
-    """A set of files that appear together or not at all (leaf + key + chain)."""
+    """A set of files that appear together or not at all (leaf + key + chain). As a context
+    manager: they appear when the block finishes, and none of them if it raises."""
 
     def __init__(self) -> None:
         self._pending: list[tuple[Path, Path]] = []
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
 
     def add(self, path: Path, data: bytes, mode: int = PUBLIC_MODE) -> None:
         try:

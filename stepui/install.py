@@ -131,8 +131,7 @@ def install_files(material: Material, directory: Path, target: str = "files") ->
             "traefik": directory / f"stepui-{material.name}.yml",
         }[target],
     )
-    files = StagedFiles()
-    try:
+    with StagedFiles() as files:
         files.add(paths.cert, _pem([material.leaf]), PUBLIC_MODE)
         files.add(paths.chain, _pem(material.chain), PUBLIC_MODE)
         files.add(paths.fullchain, _pem([material.leaf, *material.chain]), PUBLIC_MODE)
@@ -141,10 +140,6 @@ def install_files(material: Material, directory: Path, target: str = "files") ->
         if paths.config is not None:
             render = nginx_snippet if target == "nginx" else traefik_config
             files.add(paths.config, render(material, paths).encode(), PUBLIC_MODE)
-    except BaseException:
-        files.discard()
-        raise
-    files.commit()
     return paths
 
 
@@ -218,9 +213,8 @@ class TrustPlan:
     def apply(self) -> None:
         for path, data in self.writes.items():
             ensure_dir(path.parent)
-            files = StagedFiles()
-            files.add(path, data, PUBLIC_MODE)
-            files.commit()
+            with StagedFiles() as files:
+                files.add(path, data, PUBLIC_MODE)
         for path in self.removals:
             path.unlink(missing_ok=True)
         for command in self.commands:

@@ -71,15 +71,10 @@ def install(
     cert_path: Path, chain_pem: bytes, key_path: Path | None, key: PrivateKey | None
 ) -> None:
     """Replace the certificate (and the key when it changed) together: temp files, then rename."""
-    files = StagedFiles()
-    try:
+    with StagedFiles() as files:
         files.add(cert_path, chain_pem, PUBLIC_MODE)
         if key is not None and key_path is not None:
             files.add(key_path, private_key_pem(key, None), PRIVATE_MODE)
-    except BaseException:
-        files.discard()
-        raise
-    files.commit()
 
 
 @dataclass

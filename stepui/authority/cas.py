@@ -126,44 +126,34 @@ class CaManagement(AuthorityState):
 
         root_subject = subject(f"{name} Root CA")
         intermediate_subject = subject(f"{name} Intermediate CA")
-        files = StagedFiles()
-        try:
-            with self.store.transaction():
-                root = self._create_authority(
-                    files,
-                    "root",
-                    f"{name} Root CA",
-                    root_subject,
-                    None,
-                    key_type,
-                    path_len=1,
-                    validity=timedelta(days=3650),
-                    encrypt=not passwordless,
-                    actor=actor,
-                )
-                intermediate = self._create_authority(
-                    files,
-                    "intermediate",
-                    f"{name} Intermediate CA",
-                    intermediate_subject,
-                    root,
-                    key_type,
-                    path_len=0,
-                    validity=timedelta(days=3650),
-                    encrypt=not passwordless,
-                    actor=actor,
-                )
-                files.add(self.home / "certs" / "root_ca.crt", root.cert_pem.encode())
-                files.add(
-                    self.home / "certs" / "intermediate_ca.crt", intermediate.cert_pem.encode()
-                )
-                self.save_config(
-                    self.config.with_changes(default_ca=intermediate.id, root_ca=root.id)
-                )
-        except BaseException:
-            files.discard()
-            raise
-        files.commit()
+        with StagedFiles() as files, self.store.transaction():
+            root = self._create_authority(
+                files,
+                "root",
+                f"{name} Root CA",
+                root_subject,
+                None,
+                key_type,
+                path_len=1,
+                validity=timedelta(days=3650),
+                encrypt=not passwordless,
+                actor=actor,
+            )
+            intermediate = self._create_authority(
+                files,
+                "intermediate",
+                f"{name} Intermediate CA",
+                intermediate_subject,
+                root,
+                key_type,
+                path_len=0,
+                validity=timedelta(days=3650),
+                encrypt=not passwordless,
+                actor=actor,
+            )
+            files.add(self.home / "certs" / "root_ca.crt", root.cert_pem.encode())
+            files.add(self.home / "certs" / "intermediate_ca.crt", intermediate.cert_pem.encode())
+            self.save_config(self.config.with_changes(default_ca=intermediate.id, root_ca=root.id))
         self.events.publish("ca.created", id=root.id, kind="root")
         self.events.publish("ca.created", id=intermediate.id, kind="intermediate")
         return root, intermediate
@@ -214,27 +204,21 @@ class CaManagement(AuthorityState):
         subject_name = (
             parse_subject(subject) if subject else parse_subject("CN=" + name.replace(",", "\\,"))
         )
-        files = StagedFiles()
-        try:
-            with self.store.transaction():
-                record = self._create_authority(
-                    files,
-                    kind,
-                    name,
-                    subject_name,
-                    parent_record,
-                    key_type,
-                    path_len=path_len if path_len is not None else (1 if kind == "root" else 0),
-                    validity=validity,
-                    encrypt=self._encrypt_keys(),
-                    actor=actor,
-                    constraints=constraints,
-                    policy=policy,
-                )
-        except BaseException:
-            files.discard()
-            raise
-        files.commit()
+        with StagedFiles() as files, self.store.transaction():
+            record = self._create_authority(
+                files,
+                kind,
+                name,
+                subject_name,
+                parent_record,
+                key_type,
+                path_len=path_len if path_len is not None else (1 if kind == "root" else 0),
+                validity=validity,
+                encrypt=self._encrypt_keys(),
+                actor=actor,
+                constraints=constraints,
+                policy=policy,
+            )
         self.events.publish("ca.created", id=record.id, kind=kind)
         return record
 
@@ -322,46 +306,40 @@ class CaManagement(AuthorityState):
             parent_id = self._find_issuer(cert, bundle.certificates[1:])
         display = name or common_name(cert.subject) or cert.subject.rfc4514_string()
         now = self.clock()
-        files = StagedFiles()
-        try:
-            with self.store.transaction():
-                ca_id = self._unique_id(display)
-                key_file, encrypted = (None, False)
-                if key is not None:
-                    key_file, encrypted = self.keys.stage(
-                        files, ca_id, key, encrypt=self._encrypt_keys()
-                    )
-                record = _authority_record(
-                    cert,
-                    ca_id=ca_id,
-                    name=display,
-                    kind=kind,
-                    parent_id=parent_id,
-                    key_file=key_file,
-                    key_encrypted=encrypted,
-                    created_at=now,
+        with StagedFiles() as files, self.store.transaction():
+            ca_id = self._unique_id(display)
+            key_file, encrypted = (None, False)
+            if key is not None:
+                key_file, encrypted = self.keys.stage(
+                    files, ca_id, key, encrypt=self._encrypt_keys()
                 )
-                self.store.ca.add_authority(record)
-                outside = [c for c in bundle.certificates[1:] if c != cert]
-                if parent_id is None and outside:
-                    self.store.ca.add_chain(
-                        ca_id,
-                        None,
-                        "external",
-                        fingerprint_pem,
-                        "".join(pem_text(c) for c in outside),
-                        now,
-                    )
-                self._audit(
-                    actor,
-                    "ca.import",
+            record = _authority_record(
+                cert,
+                ca_id=ca_id,
+                name=display,
+                kind=kind,
+                parent_id=parent_id,
+                key_file=key_file,
+                key_encrypted=encrypted,
+                created_at=now,
+            )
+            self.store.ca.add_authority(record)
+            outside = [c for c in bundle.certificates[1:] if c != cert]
+            if parent_id is None and outside:
+                self.store.ca.add_chain(
                     ca_id,
-                    {"kind": kind, "parent": parent_id, "with_key": key is not None},
+                    None,
+                    "external",
+                    fingerprint_pem,
+                    "".join(pem_text(c) for c in outside),
+                    now,
                 )
-        except BaseException:
-            files.discard()
-            raise
-        files.commit()
+            self._audit(
+                actor,
+                "ca.import",
+                ca_id,
+                {"kind": kind, "parent": parent_id, "with_key": key is not None},
+            )
         self._forget_authorities()
         self.events.publish("ca.created", id=ca_id, kind=kind)
         return record

@@ -151,8 +151,7 @@ class Issuance(AuthorityState):
             created_at=now,
         )
         issued = Issued(record, cert, chain[0], key, chain[1:])
-        files = StagedFiles()
-        try:
+        with StagedFiles() as files:
             if out_dir is not None:
                 name = request.name or record.serial
                 self._stage_outputs(files, issued, out_dir, name, key_dir or out_dir)
@@ -169,10 +168,6 @@ class Issuance(AuthorityState):
                         "replaces": request.replaces,
                     },
                 )
-        except BaseException:
-            files.discard()
-            raise
-        files.commit()
         self.events.publish(
             "cert.issued",
             serial=record.serial,
