@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -454,42 +455,34 @@ async def test_tls_alpn01_falls_back_to_the_next_address_when_one_refuses(
     assert tls_responder.server_names == ["multi.test"]
 
 
-async def test_tls_alpn01_refuses_non_critical_extension(
-    dns_server: DNSServer, tls_responder: TLSALPN01Responder, token: str, key_auth: str
+@pytest.mark.parametrize(
+    ("suffix", "options", "acme_type", "detail"),
+    [
+        ("", {"critical": False}, "unauthorized", "critical"),
+        ("", {"extra_sans": ("evil.test",)}, "unauthorized", "exactly one"),
+        ("", {"digest": bytes(32)}, "incorrectResponse", None),
+        ("-other-account", {}, "incorrectResponse", None),
+    ],
+    ids=["non-critical-extension", "two-sans", "wrong-digest", "other-key-authorization"],
+)
+async def test_tls_alpn01_refuses_a_wrong_certificate(
+    dns_server: DNSServer,
+    tls_responder: TLSALPN01Responder,
+    token: str,
+    key_auth: str,
+    suffix: str,
+    options: dict[str, Any],
+    acme_type: str,
+    detail: str | None,
 ) -> None:
-    tls_responder.set_certificate("dns", "www.test", key_auth, critical=False)
+    """The responder's validation certificate breaks RFC 8737 in one way (``options``), or is
+    for another key authorization (``suffix``)."""
+    tls_responder.set_certificate("dns", "www.test", key_auth + suffix, **options)
     settings = _settings(dns_server, tls_port=tls_responder.port)
     failure = await _failure(validate_tls_alpn01("dns", "www.test", token, key_auth, settings))
-    assert failure.acme_type == "unauthorized"
-    assert "critical" in failure.detail
-
-
-async def test_tls_alpn01_refuses_two_sans(
-    dns_server: DNSServer, tls_responder: TLSALPN01Responder, token: str, key_auth: str
-) -> None:
-    tls_responder.set_certificate("dns", "www.test", key_auth, extra_sans=("evil.test",))
-    settings = _settings(dns_server, tls_port=tls_responder.port)
-    failure = await _failure(validate_tls_alpn01("dns", "www.test", token, key_auth, settings))
-    assert failure.acme_type == "unauthorized"
-    assert "exactly one" in failure.detail
-
-
-async def test_tls_alpn01_refuses_wrong_digest(
-    dns_server: DNSServer, tls_responder: TLSALPN01Responder, token: str, key_auth: str
-) -> None:
-    tls_responder.set_certificate("dns", "www.test", key_auth, digest=bytes(32))
-    settings = _settings(dns_server, tls_port=tls_responder.port)
-    failure = await _failure(validate_tls_alpn01("dns", "www.test", token, key_auth, settings))
-    assert failure.acme_type == "incorrectResponse"
-
-
-async def test_tls_alpn01_refuses_certificate_for_other_key_authorization(
-    dns_server: DNSServer, tls_responder: TLSALPN01Responder, token: str, key_auth: str
-) -> None:
-    tls_responder.set_certificate("dns", "www.test", key_auth + "-other-account")
-    settings = _settings(dns_server, tls_port=tls_responder.port)
-    failure = await _failure(validate_tls_alpn01("dns", "www.test", token, key_auth, settings))
-    assert failure.acme_type == "incorrectResponse"
+    assert failure.acme_type == acme_type
+    if detail is not None:
+        assert detail in failure.detail
 
 
 async def test_tls_alpn01_requires_acme_tls_alpn(
