@@ -171,7 +171,7 @@ def test_unknown_name_and_bad_window(auth: Authority) -> None:
 
 def test_daemon_repeats_until_stopped(auth: Authority, clock: Clock, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    issue(auth, out, "web")
+    first = issue(auth, out, "web")
     clock.now = T0 + timedelta(hours=23)
     ctx = Context(str(auth.home), None)
     ctx._authority = auth  # the test's Authority, with its clock
@@ -180,6 +180,9 @@ def test_daemon_repeats_until_stopped(auth: Authority, clock: Clock, tmp_path: P
     )
     status = daemon(args, ctx, ["web"], 0.01, threading.Event(), runs=2)
     assert status == 0
+    renewed = leaf(out / "web.crt")
+    assert renewed.serial_number != first.certificate.serial_number  # the first pass renewed
+    assert ManagedCertificates(auth).get("web").serial == format(renewed.serial_number, "x")
     # the second pass found the renewed certificate not due any more
     assert leaf(out / "web.crt").not_valid_before_utc >= T0 + timedelta(hours=23) - timedelta(
         minutes=2
@@ -210,3 +213,19 @@ def test_cli_renew_all_exit_codes_and_exec(tmp_path: Path) -> None:
     result = stepui(home, "ca", "renew", "--all", "--force", password=None)
     assert result.returncode == 1
     assert "1 renewal(s) failed" in result.stderr and "api: cannot read" in result.stderr
+
+
+def test_batch_issuance_records_managed_certificates(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ok(stepui(home, "ca", "init", "Batch", "--no-password", password=None))
+    batch = tmp_path / "batch.csv"
+    batch.write_text(
+        "name,subject,sans,template,validity\none,CN=one.test,,,\ntwo,,DNS:two.test,,\n"
+    )
+    out = tmp_path / "out"
+    ok(stepui(home, "ca", "issue", "--batch", str(batch), "--out", str(out), password=None))
+    text = ok(stepui(home, "ca", "renew", "--all", password=None))
+    assert "one: not due until" in text and "two: not due until" in text
+    before = leaf(out / "two.crt")
+    assert ok(stepui(home, "ca", "renew", "two", "--force", password=None)) == "renewed two\n"
+    assert leaf(out / "two.crt").serial_number != before.serial_number

@@ -215,9 +215,13 @@ def _request(row: Row, ca: str | None) -> IssueRequest:
 
 
 def issue_batch(ctx: Context, path: str, out_dir: Path, ca: str | None) -> int:
-    """One transaction per certificate; a bad row is reported and the others still issue."""
+    """One transaction per certificate; a bad row is reported and the others still issue.
+    Each certificate becomes a managed one, as with ``ca issue NAME``, so ``ca renew`` keeps it."""
+    from stepui.authority.managed import ManagedCertificates
+
     rows = read_batch(read_input(path, "batch file"))
     auth = ctx.authority()
+    managed = ManagedCertificates(auth)
     progress = Progress(len(rows))
     failures: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
@@ -226,7 +230,8 @@ def issue_batch(ctx: Context, path: str, out_dir: Path, ca: str | None) -> int:
             request = _request(row, ca)
             if request.name in seen:
                 raise BadInput(f"name {request.name!r} already used on line {seen[request.name]}")
-            auth.issue(request, out_dir=out_dir)
+            issued = auth.issue(request, out_dir=out_dir)
+            managed.record_issued(request.name, issued, out_dir)
             seen[request.name] = row.line
             progress.advance(ok=True)
         except StepuiError as exc:
