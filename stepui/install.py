@@ -68,6 +68,25 @@ def material_from_store(authority: Authority, name: str, key_file: Path) -> Mate
         if a.kind == "root" and a.status == "active"
     ]
     roots = [r for r in roots if r.subject == anchor]
+    key_pem = _matching_key(key_file, leaf, name, record.serial)
+    return Material(name, record.serial, leaf, chain, roots, key_pem)
+
+
+def material_from_chain(
+    name: str, chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], key_file: Path
+) -> Material:
+    """A verified chain from elsewhere (an ACME server), leaf first: the roots that anchor it
+    (from ``roots``) go into ``ca.pem``, the key is checked to match the leaf."""
+    leaf, *intermediates = chain
+    anchor = (intermediates[-1] if intermediates else leaf).issuer
+    serial = format(leaf.serial_number, "x")
+    key_pem = _matching_key(key_file, leaf, name, serial)
+    anchors = [r for r in roots if r.subject == anchor]
+    return Material(name, serial, leaf, intermediates, anchors, key_pem)
+
+
+def _matching_key(key_file: Path, leaf: x509.Certificate, name: str, serial: str) -> bytes:
+    """The key file as unencrypted PEM, refused unless it is the leaf's key."""
     try:
         data = key_file.read_bytes()
     except OSError as exc:
@@ -77,8 +96,8 @@ def material_from_store(authority: Authority, name: str, key_file: Path) -> Mate
         ) from exc
     key = load_private_key(data, None)
     if not same_key(key, leaf.public_key()):
-        raise BadInput(f"{key_file} is not the key of certificate {record.serial} ({name})")
-    return Material(name, record.serial, leaf, chain, roots, private_key_pem(key, None))
+        raise BadInput(f"{key_file} is not the key of certificate {serial} ({name})")
+    return private_key_pem(key, None)
 
 
 def _find(authority: Authority, name: str) -> CertificateRecord:

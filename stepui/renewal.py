@@ -149,6 +149,7 @@ class Renewer:
         kind = record.method.get("kind")
         cert_path = Path(record.cert_path)
         key_path = Path(record.key_path) if record.key_path else None
+        certificate_url = None
         if kind == "local":
             issued = self.authority.renew(serial_of(cert), rekey=self.rekey, actor="renew")
             chain_pem, new_cert, key = issued.pem_chain(), issued.certificate, issued.key
@@ -158,11 +159,18 @@ class Renewer:
             current_key = key or _load_key(key_path)
             obtained = settings.obtain(self.authority, current_key, replacing=cert)
             chain_pem, new_cert = obtained.chain_pem, obtained.certificate
+            certificate_url = obtained.certificate_url
         else:
             raise BadInput(f"{record.name}: unknown issuance method {kind!r}")
         install(cert_path, chain_pem, key_path, key)
         self.managed.record(
-            record.name, record.method, cert_path, key_path, new_cert, actor="renew"
+            record.name,
+            record.method,
+            cert_path,
+            key_path,
+            new_cert,
+            certificate_url=certificate_url,
+            actor="renew",
         )
         log.info("%s: renewed, new serial %x", record.name, new_cert.serial_number)
 

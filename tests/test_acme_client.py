@@ -21,7 +21,7 @@ from stepui.acme_client.flow import cert_id
 from stepui.commands.fetch import verify_chain
 from stepui.pki.inspect import load_certificates
 from tests.pebble import EAB_HMAC, EAB_KID, Pebble
-from tests.support.cli import REPO, ok, stepui
+from tests.support.cli import REPO, ok, refused, stepui
 from tests.support.dns_server import DNSServer
 
 NAMES = ("www.test", "api.test", "alpn.test", "dns.test", "nonce.test", "eab.test")
@@ -337,3 +337,156 @@ def test_issue_and_renew_from_stepuis_own_server(own_server, challenge: str) -> 
     renewed = chain_of(out / "www.crt")[0]
     assert renewed.serial_number != first[0].serial_number
     assert renewed.public_key() == first[0].public_key()
+
+
+def own_issue(authority, server, name: str, *args: str, port: int | None = None):
+    """``ca issue NAME --acme <stepui's own server>`` over http-01 on loopback."""
+    home = authority.home
+    return stepui(
+        home,
+        "ca",
+        "issue",
+        name,
+        "--san",
+        f"DNS:{name}.test",
+        "--acme",
+        server.directory,
+        "--ca-bundle",
+        str(home / "certs" / "root_ca.crt"),
+        "--bind",
+        "127.0.0.1",
+        "--http-port",
+        str(port or authority.config.acme_http_port),
+        "--out",
+        str(home.parent / "out"),
+        *args,
+    )
+
+
+def orders_replacing(home: Path, serial: str) -> int:
+    import sqlite3
+
+    connection = sqlite3.connect(home / "stepui.db")
+    try:
+        query = "SELECT count(*) FROM acme_orders WHERE replaces = ?"
+        return connection.execute(query, (serial,)).fetchone()[0]
+    finally:
+        connection.close()
+
+
+def test_ari_renewal_waits_for_the_window_then_replaces(own_server) -> None:
+    """renewalInfo decides: not due while the window is ahead; once the certificate is revoked
+    (the server moves the window to now) it is renewed, and the order names what it replaces."""
+    authority, server = own_server
+    home = authority.home
+    ok(own_issue(authority, server, "www"))
+    cert_path = home.parent / "out" / "www.crt"
+    first = chain_of(cert_path)[0]
+    old = format(first.serial_number, "x")
+
+    text = ok(stepui(home, "ca", "renew", "www"))
+    assert text.startswith("www: not due until") and "(ARI window " in text
+    assert chain_of(cert_path)[0] == first
+    assert orders_replacing(home, old) == 0
+
+    authority.revoke(old, "superseded")
+    assert ok(stepui(home, "ca", "renew", "www")) == "renewed www\n"
+    renewed = chain_of(cert_path)[0]
+    new = format(renewed.serial_number, "x")
+    assert new != old
+    listed = {r["serial"]: r for r in json.loads(ok(stepui(home, "cert", "list", "--json")))}
+    assert listed[new]["replaces"] == old
+    assert orders_replacing(home, old) == 1
+    assert authority.store.managed.get("www").serial == new
+
+
+def test_renewal_without_renewal_info_uses_the_configured_window(
+    home: Path, pebble: Pebble
+) -> None:
+    import ssl
+
+    import httpx
+
+    trust = ssl.create_default_context(cafile=str(pebble.ca_bundle))
+    directory = httpx.get(pebble.url, verify=trust, timeout=30).json()
+    assert "renewalInfo" not in directory  # the premise: this Pebble offers no ARI
+    port = str(pebble.http_port)
+    ok(acme_issue(home, pebble, "api", "--san", "DNS:api.test", "--http-port", port))
+    cert_path = home.parent / "out" / "api.crt"
+    first = chain_of(cert_path)[0]
+
+    text = ok(stepui(home, "ca", "renew", "api"))
+    assert text.startswith("api: not due until") and "(renew-before " in text
+    assert chain_of(cert_path)[0] == first
+    assert ok(stepui(home, "ca", "renew", "api", "--renew-before", "36500d")) == "renewed api\n"
+    renewed = assert_issued_by_pebble(pebble, cert_path, "api.test")
+    assert renewed.serial_number != first.serial_number
+
+
+def test_fetch_from_the_saved_certificate_url(own_server, tmp_path: Path) -> None:
+    authority, server = own_server
+    home = authority.home
+    issued = ok(own_issue(authority, server, "www"))
+    url = authority.store.managed.get("www").certificate_url
+    assert url and url.startswith(server.base_url)
+    assert f"  url:         {url}\n" in issued
+    root = home / "certs" / "root_ca.crt"
+    out = tmp_path / "fetched.pem"
+    text = ok(stepui(home, "cert", "fetch", url, "--ca-bundle", str(root), "--out", str(out)))
+    assert "chain verified (2 certificates)" in text and "Subject: www.test" in text
+    assert chain_of(out) == chain_of(home.parent / "out" / "www.crt")
+
+    stranger = tmp_path / "stranger.pem"  # a root that did not sign this chain
+    other = stranger_root(tmp_path / "other")
+    stranger.write_bytes(other)
+    result = stepui(home, "cert", "fetch", url, "--ca-bundle", str(stranger))
+    assert result.returncode == 8
+    assert refused(result, "the chain for www.test does not verify")
+
+
+def stranger_root(home: Path) -> bytes:
+    from stepui.authority import Authority
+
+    other = Authority.open(home)
+    try:
+        other.init("Stranger", passwordless=True)
+        return other.roots_pem()
+    finally:
+        other.close()
+
+
+def test_install_from_the_endpoint(own_server, tmp_path: Path) -> None:
+    """``cert install NAME --endpoint URL``: the ACME-issued certificate as that server serves
+    it, verified, with the key recorded for it."""
+    authority, server = own_server
+    home = authority.home
+    ok(own_issue(authority, server, "www"))
+    root = home / "certs" / "root_ca.crt"
+    live = tmp_path / "live"
+    install = ("cert", "install", "www", "--result", str(live), "--ca-bundle", str(root))
+    text = ok(stepui(home, *install, "--endpoint", server.base_url, cwd=tmp_path))
+    assert text.startswith("installed www (serial ")
+    issued = chain_of(home.parent / "out" / "www.crt")
+    assert chain_of(live / "cert.pem") == issued[:1]
+    assert chain_of(live / "fullchain.pem") == issued
+    assert chain_of(live / "ca.pem") == [*issued[1:], *load_certificates(root.read_bytes())]
+    assert (live / "key.pem").read_bytes() == (home.parent / "out" / "www.key").read_bytes()
+    assert stat.S_IMODE((live / "key.pem").stat().st_mode) == 0o600
+
+    elsewhere = stepui(home, *install, "--endpoint", "https://127.0.0.1:1", cwd=tmp_path)
+    refused(elsewhere, "not from https://127.0.0.1:1")
+
+
+def test_a_responder_port_in_use_is_one_clear_line(own_server) -> None:
+    import socket
+
+    authority, server = own_server
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = own_issue(authority, server, "www", port=port)
+    line = refused(result)
+    assert line == f"stepui: cannot listen on 127.0.0.1:{port} for http-01: address already in use"
+    assert result.returncode == AcmeError.exit_code
+    assert not (authority.home.parent / "out" / "www.crt").exists()

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
+from stepui.acme_client.errors import AcmeError
+
 log = logging.getLogger(__name__)
 
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
@@ -34,9 +36,12 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _bind_error(kind: str, host: str, port: int, exc: OSError) -> OSError:
+def _bind_error(kind: str, host: str, port: int, exc: OSError) -> AcmeError:
+    """One line for the person: where, for what, and the system's reason (port in use, or
+    below 1024 without the right to bind it)."""
     where = f"[{host}]:{port}" if ":" in host else f"{host or '*'}:{port}"
-    return OSError(f"cannot listen for {kind} on {where}: {exc.strerror or exc}")
+    reason = str(exc.strerror or exc)
+    return AcmeError(f"cannot listen on {where} for {kind}: {reason[:1].lower()}{reason[1:]}")
 
 
 class _Server(ThreadingHTTPServer):

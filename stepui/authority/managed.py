@@ -58,9 +58,11 @@ class ManagedCertificates:
         key_path: Path | None,
         cert: x509.Certificate,
         *,
+        certificate_url: str | None = None,
         actor: str = "cli",
     ) -> ManagedRecord:
-        """Remember (or update) NAME after its certificate was written to ``cert_path``."""
+        """Remember (or update) NAME after its certificate was written to ``cert_path``;
+        ``certificate_url`` is where an ACME server serves it (to download it again)."""
         record = ManagedRecord(
             name=name,
             method=method,
@@ -70,6 +72,7 @@ class ManagedCertificates:
             not_before=cert.not_valid_before_utc,
             not_after=cert.not_valid_after_utc,
             updated_at=self.authority.clock(),
+            certificate_url=certificate_url,
         )
         with self.authority.store.transaction():
             self.store.save(record)

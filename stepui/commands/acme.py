@@ -118,13 +118,19 @@ def cmd_issue_acme(args: argparse.Namespace, ctx: Context) -> int:
     cert_path, key_path = out / f"{name}.crt", out / f"{name}.key"
     install(cert_path, obtained.chain_pem, key_path, key)
     ManagedCertificates(auth).record(
-        name, settings.to_method(), cert_path, key_path, obtained.certificate
+        name,
+        settings.to_method(),
+        cert_path,
+        key_path,
+        obtained.certificate,
+        certificate_url=obtained.certificate_url,
     )
     cert = obtained.certificate
     print(f"issued {cert.serial_number:x} for {', '.join(sans)} by {settings.directory}")
     print(f"  valid {day(cert.not_valid_before_utc)} -> {day(cert.not_valid_after_utc)} UTC")
     print(f"  certificate: {cert_path}")
     print(f"  key:         {key_path}")
+    print(f"  url:         {obtained.certificate_url}")
     return 0
 
 

@@ -48,7 +48,7 @@ def cmd_fetch(args: argparse.Namespace, ctx: Context) -> int:
     parts = urlsplit(args.url)
     if parts.scheme != "https" or not parts.hostname:
         raise BadInput(f"{args.url!r}: give an https:// URL")
-    roots = _roots(args.ca_bundle, ctx)
+    roots = verification_roots(args.ca_bundle, ctx)
     if parts.path in ("", "/") and not parts.query:
         chain = tls_chain(parts.hostname, parts.port or 443)
         name = parts.hostname
@@ -87,17 +87,26 @@ def tls_chain(host: str, port: int) -> list[x509.Certificate]:
 
 
 def acme_chain(url: str, ctx: Context, ca_bundle: str | None) -> list[x509.Certificate]:
-    """POST-as-GET with the saved account of the server at the same origin."""
+    """POST-as-GET with the saved account of the server at the same origin. A managed
+    certificate's URL is fetched as it was obtained (that server, trusted as it was then), so
+    ``ca_bundle`` judges only the chain; any other URL's server is trusted with ``ca_bundle``
+    (default: this CA's roots, else the system's)."""
     from stepui.acme_client.accounts import open_client
+    from stepui.acme_client.settings import AcmeSettings
     from stepui.pki.inspect import load_certificates
 
     auth = ctx.authority()
-    directory = _saved_directory(auth.home, url)
-    verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-    roots = auth.roots_pem()
-    if not ca_bundle and roots:
-        verify = ssl.create_default_context()
-        verify.load_verify_locations(cadata=roots.decode())
+    managed = auth.store.managed.by_certificate_url(url)
+    if managed is not None and managed.method.get("kind") == "acme":
+        settings = AcmeSettings.from_method(managed.method)
+        directory, verify = settings.directory, settings.verify(auth)
+    else:
+        directory = _saved_directory(auth.home, url)
+        verify = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
+        roots = auth.roots_pem()
+        if not ca_bundle and roots:
+            verify = ssl.create_default_context()
+            verify.load_verify_locations(cadata=roots.decode())
     with open_client(auth.home, directory, verify=verify) as client:
         return load_certificates(client.certificate(url))
 
@@ -114,7 +123,7 @@ def _saved_directory(home: Path, url: str) -> str:
     raise BadInput(f"no saved ACME account for {origin}; issue from that server first")
 
 
-def _roots(ca_bundle: str | None, ctx: Context) -> list[x509.Certificate]:
+def verification_roots(ca_bundle: str | None, ctx: Context) -> list[x509.Certificate]:
     from stepui.pki.inspect import load_certificates
 
     if ca_bundle:

@@ -14,6 +14,8 @@ from stepui.errors import BadInput
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from stepui.install import Material
+
 
 def register(sub: Any) -> None:
     """Add ``install`` and ``uninstall`` to the ``cert`` subparsers."""
@@ -24,7 +26,10 @@ def register(sub: Any) -> None:
         "for the newest valid certificate named NAME, with the key 'stepui ca issue NAME' "
         "wrote. --target nginx adds DIR/stepui-NAME.conf (an include), --target traefik "
         "DIR/stepui-NAME.yml (file provider). --trust adds the root CA to the system trust "
-        "store (update-ca-certificates; NSS databases via certutil when present).",
+        "store (update-ca-certificates; NSS databases via certutil when present). With "
+        "--endpoint URL, NAME is a certificate 'stepui ca issue NAME --acme' obtained from "
+        "that server: it is downloaded again with the saved account and verified against "
+        "--ca-bundle.",
     )
     p.add_argument("name", nargs="?", metavar="NAME", help="certificate name or serial")
     p.add_argument("--result", metavar="DIR", help="directory for the files (needed with NAME)")
@@ -35,9 +40,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--endpoint",
         metavar="URL",
-        help="with --trust: take the roots from a running stepui server (URL/roots.pem)",
+        help="a stepui ACME server: NAME's certificate from it, --trust's roots from URL/roots.pem",
     )
-    p.add_argument("--ca-bundle", metavar="FILE", help="CA file to verify --endpoint's TLS")
+    p.add_argument(
+        "--ca-bundle", metavar="FILE", help="roots to verify --endpoint's TLS and NAME's chain"
+    )
     p.set_defaults(handler=cmd_install)
 
     p = sub.add_parser("uninstall", help="remove the root CA from the system trust store")
@@ -57,12 +64,13 @@ def cmd_install(args: argparse.Namespace, ctx: Context) -> int:
         raise BadInput("--result DIR is needed: where should the files go?")
     if args.result and not args.name:
         raise BadInput("--result needs NAME, the certificate to install")
-    if args.name and args.endpoint:
-        raise BadInput("--endpoint only supplies roots for --trust; certificates come from here")
     if args.name:
         name = check_file_stem(args.name)
-        key = Path(args.key) if args.key else Path(f"{name}.key")
-        material = material_from_store(ctx.authority(), name, key)
+        if args.endpoint:
+            material = _material_from_endpoint(args, ctx, name)
+        else:
+            key = Path(args.key) if args.key else Path(f"{name}.key")
+            material = material_from_store(ctx.authority(), name, key)
         installed = install_files(material, Path(args.result), args.target)
         print(f"installed {material.name} (serial {material.serial}) into {installed.directory}")
         for path in installed.files():
@@ -72,6 +80,33 @@ def cmd_install(args: argparse.Namespace, ctx: Context) -> int:
 
         _carry_out(trust_plan(TrustStore.system(), _roots(args, ctx)), args.dry_run)
     return 0
+
+
+def _material_from_endpoint(args: argparse.Namespace, ctx: Context, name: str) -> Material:
+    """Managed certificate NAME as the ACME server at --endpoint serves it (its saved
+    certificate URL, POST-as-GET with the saved account), verified against --ca-bundle (default:
+    this CA's roots and the system's); the key is the one recorded with it unless --key."""
+    from urllib.parse import urlsplit
+
+    from stepui.authority.managed import ManagedCertificates
+    from stepui.commands.fetch import acme_chain, verification_roots, verify_chain
+    from stepui.install import material_from_chain
+
+    auth = ctx.authority()
+    record = ManagedCertificates(auth).get(name)
+    url = record.certificate_url
+    if record.method.get("kind") != "acme" or not url:
+        raise BadInput(f"{name} was not obtained over ACME; install it without --endpoint")
+    origin = urlsplit(args.endpoint)[:2]
+    if urlsplit(url)[:2] != origin:
+        raise BadInput(
+            f"{name} was obtained from {record.method.get('directory')}, not from {args.endpoint}"
+        )
+    chain = acme_chain(url, ctx, args.ca_bundle)
+    roots = verification_roots(args.ca_bundle, ctx)
+    verify_chain(chain, roots, None, auth.clock())
+    key = Path(args.key) if args.key else Path(record.key_path or f"{name}.key")
+    return material_from_chain(name, chain, roots, key)
 
 
 def cmd_uninstall(args: argparse.Namespace, ctx: Context) -> int:

@@ -22,6 +22,7 @@ class ManagedRecord:
     not_before: datetime
     not_after: datetime
     updated_at: datetime
+    certificate_url: str | None = None  # ACME: the order's certificate URL
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> ManagedRecord:
@@ -34,6 +35,7 @@ class ManagedRecord:
             not_before=from_db_time(row["not_before"]),
             not_after=from_db_time(row["not_after"]),
             updated_at=from_db_time(row["updated_at"]),
+            certificate_url=row["certificate_url"],
         )
 
 
@@ -45,11 +47,13 @@ class ManagedStore:
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO managed_certificates (name, method, cert_path, key_path, serial, "
-                "not_before, not_after, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "not_before, not_after, updated_at, certificate_url) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET method = excluded.method, "
                 "cert_path = excluded.cert_path, key_path = excluded.key_path, "
                 "serial = excluded.serial, not_before = excluded.not_before, "
-                "not_after = excluded.not_after, updated_at = excluded.updated_at",
+                "not_after = excluded.not_after, updated_at = excluded.updated_at, "
+                "certificate_url = excluded.certificate_url",
                 (
                     record.name,
                     json.dumps(record.method, sort_keys=True),
@@ -59,11 +63,18 @@ class ManagedStore:
                     to_db_time(record.not_before),
                     to_db_time(record.not_after),
                     to_db_time(record.updated_at),
+                    record.certificate_url,
                 ),
             )
 
     def get(self, name: str) -> ManagedRecord | None:
         row = self.db.query_one("SELECT * FROM managed_certificates WHERE name = ?", (name,))
+        return ManagedRecord.from_row(row) if row else None
+
+    def by_certificate_url(self, url: str) -> ManagedRecord | None:
+        row = self.db.query_one(
+            "SELECT * FROM managed_certificates WHERE certificate_url = ?", (url,)
+        )
         return ManagedRecord.from_row(row) if row else None
 
     def all(self) -> list[ManagedRecord]:

@@ -198,10 +198,17 @@ CREATE INDEX acme_orders_replaces ON acme_orders (replaces) WHERE replaces IS NO
 CREATE INDEX certificates_replaces ON certificates (replaces) WHERE replaces IS NOT NULL;
 """
 
+# Where an ACME-issued managed certificate can be downloaded again (POST-as-GET with the saved
+# account): what ``cert fetch`` and ``cert install --endpoint`` take it from.
+MANAGED_CERTIFICATE_URL = """
+ALTER TABLE managed_certificates ADD COLUMN certificate_url TEXT;
+"""
+
 MIGRATIONS: list[str] = [
     CA_TABLES,
     ACME_TABLES,
     MANAGED_TABLES,
     VALIDITY_INDEX,
     EAB_AND_REPLACES,
+    MANAGED_CERTIFICATE_URL,
 ]
