@@ -352,19 +352,29 @@ def _parse_server(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+_OPTIONS = ("-h", "--help", "--server")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Publish TXT records on the test DNS server.")
     parser.add_argument("action", choices=("present", "cleanup"))
     parser.add_argument("fqdn")
     parser.add_argument("value", nargs="?")
     parser.add_argument("--server", default=os.environ.get("STEPUI_TEST_DNS"), help="HOST:PORT")
-    # A dns-01 value is base64url and may start with "-"; hooks pass it positionally, so
-    # everything after the action is taken literally (options go before the action).
-    argv = list(sys.argv[1:] if argv is None else argv)
-    action_at = next((i for i, arg in enumerate(argv) if arg in ("present", "cleanup")), None)
-    if action_at is not None and "--" not in argv:
-        argv.insert(action_at + 1, "--")
-    args = parser.parse_args(argv)
+    # A dns-01 value is base64url and may start with "-": take the options out wherever they
+    # stand, then read what is left as positional arguments only.
+    rest = list(sys.argv[1:] if argv is None else argv)
+    options: list[str] = []
+    while True:
+        at = next(
+            (i for i, a in enumerate(rest) if a in _OPTIONS or a.startswith("--server=")), None
+        )
+        if at is None:
+            break
+        width = 2 if rest[at] == "--server" else 1
+        options += rest[at : at + width]
+        del rest[at : at + width]
+    args = parser.parse_args([*options, "--", *rest])
     if not args.server:
         parser.error("--server HOST:PORT or STEPUI_TEST_DNS is required")
     send_update(_parse_server(args.server), args.action, args.fqdn, args.value)
