@@ -75,10 +75,10 @@ class EabStore:
 
     def keys(self, provisioner: str | None = None) -> list[EabKey]:
         if provisioner is None:
-            rows = self.db.query("SELECT * FROM acme_eab_keys ORDER BY created_at, kid")
+            rows = self.db.query("SELECT * FROM acme_eab_keys ORDER BY created_at, rowid")
         else:
             rows = self.db.query(
-                "SELECT * FROM acme_eab_keys WHERE provisioner = ? ORDER BY created_at, kid",
+                "SELECT * FROM acme_eab_keys WHERE provisioner = ? ORDER BY created_at, rowid",
                 (provisioner,),
             )
         return [EabKey.from_row(r) for r in rows]
