@@ -107,9 +107,7 @@ class Issuance(AuthorityState):
         _check_public_key(public_key, csr=request.csr is not None)
         subject, sans = self._names(request)
         self._check_san_types(template, sans)
-        # A host name in the CN is as much a claim as a SAN: policy and constraints see it too.
-        cn_host = host_in_common_name(subject)
-        claimed = sans if cn_host is None or cn_host in sans else [*sans, cn_host]
+        claimed = _claimed_names(subject, sans)
         self._check_policies(ca, claimed, request.policy)
         signer = self.signer(ca.id)
         chain = self.chains(ca.id)
@@ -376,6 +374,16 @@ class Issuance(AuthorityState):
         for record in records:
             self.events.publish("cert.imported", serial=record.serial)
         return records
+
+
+def _claimed_names(subject: x509.Name, sans: list[x509.GeneralName]) -> list[x509.GeneralName]:
+    """The SANs, plus the CN when it is a host name they do not already carry: a host name in
+    the CN is as much a claim as a SAN, so policy and name constraints see it too."""
+    cn = common_name(subject)
+    if cn is None or any(name.value == cn for name in sans):
+        return sans
+    cn_host = host_in_common_name(subject)
+    return sans if cn_host is None or cn_host in sans else [*sans, cn_host]
 
 
 def _check_public_key(key: PublicKey, *, csr: bool) -> None:

@@ -4,6 +4,7 @@ core runs; the hot path (adding a certificate) is one prepared INSERT, no intros
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -220,8 +221,19 @@ class CaStore:
             conn.execute(_INSERT_CERT, _cert_row(record))
 
     def add_certificates(self, records: Iterable[CertificateRecord]) -> None:
+        """Bulk insert; the batch is indexed for search at once (cheap per row in bulk)."""
         with self.db.transaction() as conn:
             conn.executemany(_INSERT_CERT, (_cert_row(r) for r in records))
+            _index_pending(conn)
+
+    def index_pending(self) -> None:
+        """Index for search the certificates added one by one since the last search."""
+        pending = self.db.query_one(
+            "SELECT max(rowid) > (SELECT indexed_upto FROM search_progress) FROM certificates"
+        )[0]
+        if pending:
+            with self.db.transaction() as conn:
+                _index_pending(conn)
 
     def certificate(self, serial: str) -> CertificateRecord | None:
         row = self.db.query_one("SELECT * FROM certificates WHERE serial = ?", (serial.lower(),))
@@ -234,6 +246,8 @@ class CaStore:
         return CertificateRecord.from_row(row) if row else None
 
     def certificates(self, query: CertificateQuery) -> list[CertificateRecord]:
+        if query.search:
+            self.index_pending()
         if query.sort not in SORT_COLUMNS:
             raise BadInput(f"cannot sort by {query.sort!r}: use one of {', '.join(SORT_COLUMNS)}")
         where, params = query.where()
@@ -246,11 +260,15 @@ class CaStore:
         return [CertificateRecord.from_row(r) for r in rows]
 
     def count_certificates(self, query: CertificateQuery) -> int:
+        if query.search:
+            self.index_pending()
         where, params = query.where()
         return self.db.query_one(f"SELECT count(*) FROM certificates{where}", params)[0]
 
     def not_after_values(self, query: CertificateQuery) -> list[tuple[str, str]]:
         """(not_before, not_after) pairs only: what the expiry timeline needs, nothing more."""
+        if query.search:
+            self.index_pending()
         where, params = query.where()
         return [
             (r[0], r[1])
@@ -372,6 +390,20 @@ class CaStore:
             )
             for r in rows
         ]
+
+
+def _index_pending(conn: sqlite3.Connection) -> None:
+    """Add to the search index every certificate row above the indexed mark, in one batch.
+    Rows are never deleted from the inventory, so rowids only grow."""
+    conn.execute(
+        "INSERT INTO certificates_search (rowid, subject, sans)"
+        " SELECT rowid, subject, sans FROM certificates"
+        " WHERE rowid > (SELECT indexed_upto FROM search_progress)"
+    )
+    conn.execute(
+        "UPDATE search_progress"
+        " SET indexed_upto = (SELECT coalesce(max(rowid), 0) FROM certificates)"
+    )
 
 
 def _cert_row(record: CertificateRecord) -> tuple[Any, ...]:
