@@ -105,8 +105,9 @@ def create_app(authority: Authority, *, events: Events | None = None) -> Quart:
     @app.route("/acme/<provisioner>/new-nonce", methods=["GET", "HEAD"])
     async def new_nonce(provisioner: str) -> Response:
         acme.provisioner(provisioner)
-        status = 200 if request.method == "HEAD" else 204
-        return Response(b"", status=status)
+        response = Response(b"", status=200 if request.method == "HEAD" else 204)
+        del response.headers["Content-Type"]  # no body, so no media type
+        return response
 
     @app.get("/health")
     async def health() -> Response:
@@ -173,18 +174,18 @@ def create_app(authority: Authority, *, events: Events | None = None) -> Quart:
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
+        allowed = dict(error.get_headers()).get("Allow", "") if status == 405 else ""
+        methods = [m.strip() for m in allowed.split(",") if m.strip() not in ("", "OPTIONS")]
+        hint = "POST (POST-as-GET to fetch)" if methods == ["POST"] else " or ".join(methods)
         details = {
             404: "no such resource",
-            405: f"{request.method} is not allowed here; ACME resources are fetched with "
-            "POST-as-GET",
+            405: f"{request.method} is not allowed on {request.path}; use {hint}",
             413: f"the request body exceeds {MAX_BODY // 1024} kB",
         }
         detail = details.get(status, error.description or error.name)
         response = _problem_response(Problem("malformed", detail, status=status))
-        if status == 405 and error.get_headers():
-            for name, value in error.get_headers():
-                if name.lower() == "allow":
-                    response.headers["Allow"] = value
+        if allowed:
+            response.headers["Allow"] = allowed
         return response
 
     @app.errorhandler(Exception)
