@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from stepui.authority.chains import Variant, basic_constraints, is_self_signed, paths
+from stepui.authority.chains import Variant, basic_constraints, is_self_signed, paths, signed_by
 from stepui.authority.state import AuthorityState, pem_text, serial_hex
 from stepui.errors import BadInput, Conflict, PolicyRefused
 from stepui.fsutil import StagedFiles
@@ -354,11 +354,8 @@ class CaManagement(AuthorityState):
             if parent.subject != cert.issuer:
                 continue
             claimed = True
-            try:
-                cert.verify_directly_issued_by(parent)
-            except Exception:
-                continue
-            return record.id
+            if signed_by(cert, parent):
+                return record.id
         if claimed:
             raise BadInput(
                 "the certificate names a known CA as issuer but its signature does not verify "

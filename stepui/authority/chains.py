@@ -19,14 +19,17 @@ class Variant:
     extra: tuple[x509.Certificate, ...] = ()  # outside chain certificates, for external issuers
 
 
-def is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.issuer != cert.subject:
-        return False
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether ``issuer`` names and signed ``cert`` (names match, signature verifies)."""
     try:
-        cert.verify_directly_issued_by(cert)
+        cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject and signed_by(cert, cert)
 
 
 def basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:

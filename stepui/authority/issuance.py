@@ -11,6 +11,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from stepui.authority.chains import signed_by
 from stepui.authority.models import Issued, IssueRequest
 from stepui.authority.state import AuthorityState, fingerprint_hex, pem_text, serial_hex
 from stepui.errors import BadCSR, BadInput, NotFound, PolicyRefused
@@ -339,11 +340,8 @@ class Issuance(AuthorityState):
             seen.add(serial)
             issuer = render_subject(cert.issuer)
             ca_id = known_cas.get(issuer)
-            if ca_id is not None:
-                try:
-                    cert.verify_directly_issued_by(self.ca_certificate(ca_id))
-                except Exception:
-                    ca_id = None
+            if ca_id is not None and not signed_by(cert, self.ca_certificate(ca_id)):
+                ca_id = None
             records.append(
                 CertificateRecord(
                     serial=serial,
