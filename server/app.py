@@ -175,7 +175,7 @@ def create_app(authority: Authority, *, events: Events | None = None) -> Quart:
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         allowed = dict(error.get_headers()).get("Allow", "") if status == 405 else ""
-        methods = [m.strip() for m in allowed.split(",") if m.strip() not in ("", "OPTIONS")]
+        methods = sorted(m.strip() for m in allowed.split(",") if m.strip() not in ("", "OPTIONS"))
         hint = "POST (POST-as-GET to fetch)" if methods == ["POST"] else " or ".join(methods)
         details = {
             404: "no such resource",
