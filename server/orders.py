@@ -145,7 +145,7 @@ def _identifiers(call: Call, raw: Any, template: str) -> list[Identifier]:
     if len(raw) > MAX_IDENTIFIERS:
         raise Problem("rejectedIdentifier", f"an order has at most {MAX_IDENTIFIERS} identifiers")
     prov = call.provisioner
-    policy = NamePolicy.from_dict(prov.policy) if prov.policy else None
+    policy = prov.name_policy
     result: list[Identifier] = []
     failures: list[tuple[Identifier, Problem]] = []
     for item in raw:
@@ -394,7 +394,7 @@ def finalize(call: Call, order_id: str) -> Reply:
         not_after=order.not_after,
         lifetime=lifetime,
         max_lifetime=prov.max_validity,
-        policy=NamePolicy.from_dict(prov.policy) if prov.policy else None,
+        policy=prov.name_policy,
         requester=f"acme:{call.account.id}",
         replaces=order.replaces,
     )

@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,11 @@ class Provisioner:
     caa_identities: tuple[str, ...] = ()
     require_eab: bool = False
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @cached_property
+    def name_policy(self) -> NamePolicy | None:
+        """``policy`` parsed once (it was validated when the config was loaded)."""
+        return NamePolicy.from_dict(self.policy) if self.policy else None
 
 
 @dataclass(frozen=True)

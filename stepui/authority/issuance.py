@@ -215,12 +215,14 @@ class Issuance(AuthorityState):
                     f"({render_san(name)})"
                 )
 
-    @staticmethod
     def _check_policies(
-        ca: AuthorityRecord, names: Sequence[x509.GeneralName], extra: NamePolicy | None
+        self, ca: AuthorityRecord, names: Sequence[x509.GeneralName], extra: NamePolicy | None
     ) -> None:
         if ca.policy:
-            NamePolicy.from_dict(ca.policy).check(names, f"the policy of CA {ca.name!r}")
+            policy = self._policies.get(ca.id)
+            if policy is None:
+                policy = self._policies[ca.id] = NamePolicy.from_dict(ca.policy)
+            policy.check(names, f"the policy of CA {ca.name!r}")
         if extra is not None:
             extra.check(names, "the provisioner's policy")
 

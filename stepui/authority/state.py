@@ -15,6 +15,7 @@ from stepui.config import Config, save_config
 from stepui.errors import NotFound, PolicyRefused
 from stepui.events import Clock, Events, utc_now
 from stepui.pki.issue import ExtensionList, Signer
+from stepui.pki.policy import NamePolicy
 from stepui.pki.templates import Template
 from stepui.store import AuthorityRecord, Store
 
@@ -59,6 +60,7 @@ class AuthorityState:
         self._templates: dict[str, Template] = {}
         self._profiles: dict[tuple[str, str, bool], ExtensionList] = {}
         self._constrained: dict[str, list[x509.Certificate]] = {}
+        self._policies: dict[str, NamePolicy] = {}
         self._records: dict[str, AuthorityRecord] = {}
 
     @property
@@ -96,6 +98,7 @@ class AuthorityState:
         self._records.clear()
         self._chains.clear()
         self._constrained.clear()
+        self._policies.clear()
         self._profiles.clear()
 
     def root(self, key: str | None = None) -> AuthorityRecord:
