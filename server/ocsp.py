@@ -16,7 +16,6 @@ from quart import Blueprint, Response, request
 from stepui.authority.ocsp import OcspResponder
 from stepui.authority.service import Authority
 
-REQUEST_TYPE = "application/ocsp-request"
 RESPONSE_TYPE = "application/ocsp-response"
 
 

@@ -38,10 +38,6 @@ class AcmeError(StepuiError):
         short = kind.removeprefix(ACME_ERROR_PREFIX) if kind.startswith(ACME_ERROR_PREFIX) else None
         return cls(text, acme_type=short, problem=problem)
 
-    @property
-    def problem_type(self) -> str:
-        return str(self.problem.get("type") or "")
-
 
 def _identifier(sub: dict[str, Any]) -> str:
     identifier = sub.get("identifier") or {}

@@ -16,7 +16,7 @@ from stepui.acme_client.solvers import Challenge, Solver
 from stepui.errors import StepuiError
 from stepui.pki.inspect import load_certificates
 from stepui.pki.keys import PrivateKey, same_key, signature_hash
-from stepui.pki.names import parse_san, render_san, san_type, sans_of
+from stepui.pki.names import parse_san, render_san, san_type
 from stepui.pki.timespec import parse_time
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,3 @@ def suggested_window(client: AcmeClient, cert: x509.Certificate) -> SuggestedWin
     if end <= start:
         raise AcmeError("acme: renewalInfo's suggestedWindow ends before it starts")
     return SuggestedWindow(start, end, info.body.get("explanationURL"))
-
-
-def leaf_names(cert: x509.Certificate) -> list[str]:
-    return [render_san(name) for name in sans_of(cert)]

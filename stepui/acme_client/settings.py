@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
     from stepui.authority import Authority
 
-CHALLENGES = ("http-01", "dns-01", "tls-alpn-01")
-
 
 @dataclass(frozen=True)
 class AcmeSettings:

@@ -105,12 +105,6 @@ class ManagedCertificates:
     def all(self) -> list[ManagedRecord]:
         return self.store.all()
 
-    def forget(self, name: str, *, actor: str = "cli") -> None:
-        with self.authority.store.transaction():
-            if not self.store.remove(name):
-                raise NotFound(f"no managed certificate named {name!r}")
-            self.audit(actor, "managed.forget", name, {})
-
     def audit(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
         """An audit entry for something done outside this CA (an ACME revocation)."""
         with self.authority.store.transaction():

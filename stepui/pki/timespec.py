@@ -1,4 +1,4 @@
-"""Durations ("24h", "1h30m", "90d", "1y") and validity end points (a duration or RFC 3339)."""
+"""Durations ("24h", "1h30m", "90d", "1y") and RFC 3339 times, as people type them."""
 
 from __future__ import annotations
 
@@ -34,14 +34,6 @@ def parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         raise BadInput(f"time {text!r} has no UTC offset; add Z or +00:00")
     return moment.astimezone(UTC)
-
-
-def parse_not_after(text: str, now: datetime) -> datetime:
-    """A lifetime from ``now`` (``24h``) or an absolute RFC 3339 end."""
-    value = text.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}.*", value):
-        return parse_time(value)
-    return now + parse_duration(value)
 
 
 def format_duration(delta: timedelta) -> str:

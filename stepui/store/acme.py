@@ -135,7 +135,6 @@ class Order:
     profile: str | None = None
     replaces: str | None = None
     authz_ids: tuple[str, ...] = ()
-    authz_statuses: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: sqlite3.Row, authz: Sequence[sqlite3.Row] = ()) -> Order:
@@ -153,7 +152,6 @@ class Order:
             profile=row["profile"],
             replaces=row["replaces"],
             authz_ids=tuple(a["id"] for a in authz),
-            authz_statuses=tuple(a["status"] for a in authz),
         )
 
 
@@ -380,7 +378,6 @@ class AcmeStore:
             profile=profile,
             replaces=replaces,
             authz_ids=tuple(a.id for a in authorizations),
-            authz_statuses=tuple("pending" for _ in authorizations),
         )
 
     def order(self, order_id: str) -> Order | None:

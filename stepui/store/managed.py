@@ -80,8 +80,3 @@ class ManagedStore:
     def all(self) -> list[ManagedRecord]:
         rows = self.db.query("SELECT * FROM managed_certificates ORDER BY not_after, name")
         return [ManagedRecord.from_row(row) for row in rows]
-
-    def remove(self, name: str) -> bool:
-        with self.db.transaction() as conn:
-            cursor = conn.execute("DELETE FROM managed_certificates WHERE name = ?", (name,))
-            return cursor.rowcount > 0
