@@ -30,7 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a command, opens the Textual workbench.",
     )
     parser.add_argument("--version", action="version", version=f"stepui {__version__}")
-    parser.add_argument("--home", metavar="DIR", help="data dir (default: $STEPUI_HOME or ~)")
+    parser.add_argument(
+        "--home",
+        metavar="DIR",
+        help="data dir (default: $STEPUI_HOME, else the per-user data dir, "
+        "e.g. ~/.local/share/stepui)",
+    )
     parser.add_argument(
         "--password-file",
         metavar="FILE",
