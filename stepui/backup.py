@@ -100,7 +100,9 @@ def backup(home: Path, archive: Path, *, clock: Clock = utc_now) -> Manifest:
     database = home / DATABASE
     if not database.is_file():
         raise NotFound(f"no stepui data in {home} (no {DATABASE})")
-    archive.parent.mkdir(parents=True, exist_ok=True)
+    if archive.is_dir():
+        raise BadInput(f"{archive} is a directory; give the archive's file name")
+    ensure_dir(archive.parent)
     with tempfile.TemporaryDirectory(prefix=".stepui-backup-", dir=archive.parent) as scratch:
         snapshot = Path(scratch) / DATABASE
         schema, key_files = _snapshot(database, snapshot)
@@ -189,6 +191,10 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
 def restore(archive: Path, home: Path, *, force: bool = False) -> Manifest:
     """Verify ``archive`` completely, then make it the data dir ``home``. Without ``force`` an
     existing CA is never replaced; with it the old dir is removed only after the swap."""
+    if home.exists() and not home.is_dir():
+        raise BadInput(f"{home} is not a directory")
+    if home.is_dir() and not (home / DATABASE).exists() and any(home.iterdir()):
+        raise Conflict(f"{home} holds files but no stepui data; restore into a new directory")
     if not force and has_authority(home):
         raise Conflict(f"{home} already holds a CA; use --force to replace it with the backup")
     home = home.absolute()

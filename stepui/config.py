@@ -287,6 +287,8 @@ def _provisioners(root: _Reader) -> dict[str, Provisioner]:
         for profile, body in profiles.items():
             profile_reader = _Reader(body, f"{reader.path}.profiles.{profile}")
             profile_reader.check_keys({"description", "template", "validity"})
+            profile_reader.get("description", str, None)
+            profile_reader.get("template", str, None)
             profile_reader.duration("validity", None)
         result[name] = Provisioner(
             name=name,
@@ -319,6 +321,8 @@ def load_config(path: Path) -> Config:
         return Config()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
         raise BadInput(
             f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"

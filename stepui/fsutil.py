@@ -7,13 +7,20 @@ import os
 import tempfile
 from pathlib import Path
 
+from stepui.errors import BadInput, StepuiError
+
 PRIVATE_MODE = 0o600
 PUBLIC_MODE = 0o644
 SECRET_DIR_MODE = 0o700
 
 
 def ensure_dir(path: Path, mode: int = 0o755) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    if path.exists() and not path.is_dir():
+        raise BadInput(f"{path} is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+    except OSError as exc:
+        raise StepuiError(f"cannot create directory {path}: {exc.strerror}") from exc
     if mode == SECRET_DIR_MODE:
         path.chmod(mode)
     return path
@@ -21,8 +28,13 @@ def ensure_dir(path: Path, mode: int = 0o755) -> Path:
 
 def stage(path: Path, data: bytes, mode: int) -> Path:
     """Write ``data`` to a temporary file beside ``path``; :func:`commit` moves it in place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise BadInput(f"{path} is a directory; give a file name")
+    ensure_dir(path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise StepuiError(f"cannot write {path}: {exc.strerror}") from exc
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
@@ -36,7 +48,12 @@ def stage(path: Path, data: bytes, mode: int) -> Path:
 
 
 def commit(staged: Path, path: Path) -> None:
-    os.replace(staged, path)
+    """Move a staged file in place; if that fails, the staged copy is removed, not left behind."""
+    try:
+        os.replace(staged, path)
+    except OSError as exc:
+        staged.unlink(missing_ok=True)
+        raise StepuiError(f"cannot write {path}: {exc.strerror}") from exc
 
 
 def discard(*staged: Path) -> None:

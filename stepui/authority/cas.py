@@ -238,6 +238,8 @@ class CaManagement(AuthorityState):
         constraints: x509.NameConstraints | None = None,
         policy: NamePolicy | None = None,
     ) -> AuthorityRecord:
+        if validity <= timedelta(0):
+            raise BadInput("the CA would end before it starts: give a lifetime or a future end")
         key = generate_key(key_type)
         now = self.clock()
         not_after = now + validity

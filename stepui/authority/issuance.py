@@ -237,7 +237,10 @@ class Issuance(AuthorityState):
             lifetime = (
                 request.lifetime or template.default_validity or self.config.leaf_default_validity
             )
-            not_after = start + lifetime
+            try:
+                not_after = start + lifetime
+            except OverflowError:
+                raise BadInput("the certificate would end after the year 9999") from None
         not_before = not_before.replace(microsecond=0)
         not_after = not_after.replace(microsecond=0)
         if not_after <= start:

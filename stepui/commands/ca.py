@@ -322,8 +322,12 @@ def cmd_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_crl(args: argparse.Namespace, ctx: Context) -> int:
+    from pathlib import Path
+
     from cryptography.hazmat.primitives.serialization import Encoding
 
+    if args.out and Path(args.out).is_dir():  # refuse before a CRL number is spent and audited
+        raise BadInput(f"{args.out} is a directory; give a file name")
     crl = ctx.authority().crl(args.ca)
     emit(
         crl.public_bytes(Encoding.PEM if args.pem else Encoding.DER), args.out, binary=not args.pem

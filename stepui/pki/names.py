@@ -114,7 +114,7 @@ def normalize_dns_name(name: str, *, allow_wildcard: bool = True) -> str:
     for index, label in enumerate(labels):
         if label == "*" and index == 0 and allow_wildcard and len(labels) > 1:
             continue
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):  # not match: its $ also matches before a final newline
             raise BadInput(f"DNS name {name!r} has an invalid label {label!r}")
         if label.startswith("xn--"):
             try:
@@ -126,9 +126,14 @@ def normalize_dns_name(name: str, *, allow_wildcard: bool = True) -> str:
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
-        return ipaddress.ip_address(text.strip().strip("[]"))
+        address = ipaddress.ip_address(text.strip().strip("[]"))
     except ValueError as exc:
         raise BadInput(f"{text!r} is not an IP address") from exc
+    if getattr(address, "scope_id", None):
+        raise BadInput(
+            f"IP address {text!r} has a zone (%{address.scope_id}): a certificate cannot hold one"
+        )
+    return address
 
 
 def parse_san(text: str) -> x509.GeneralName:
@@ -149,7 +154,7 @@ def parse_san(text: str) -> x509.GeneralName:
         return x509.IPAddress(parse_ip(value))
     if prefix == "email":
         local, at, domain = value.rpartition("@")
-        if not at or not local or any(c.isspace() for c in value):
+        if not at or not local or "@" in local or any(c.isspace() for c in value):
             raise BadInput(f"email SAN {value!r} is not an address such as ops@example.org")
         return x509.RFC822Name(f"{local}@{normalize_dns_name(domain, allow_wildcard=False)}")
     scheme, colon, _ = value.partition(":")

@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from stepui.errors import BadInput
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
-_DURATION = re.compile(r"(\d+)([smhdwy])")
+_DURATION = re.compile(r"(\d+)([smhdwy])", re.ASCII)
+_LONGEST = timedelta(days=1000 * 365)  # beyond any real lifetime, far inside datetime's range
 
 
 def parse_duration(text: str) -> timedelta:
     """``24h``, ``1h30m``, ``90d``, ``1y`` (365 days); a bare number is seconds."""
     value = text.strip().lower()
-    if not value or (_DURATION.sub("", value) and not value.isdigit()):
+    if not value or not value.isascii() or (_DURATION.sub("", value) and not value.isdigit()):
         raise BadInput(f"duration {text!r} is not like 24h, 90d, 1h30m or 1y")
     if value.isdigit():
         seconds = int(value)
@@ -22,6 +23,8 @@ def parse_duration(text: str) -> timedelta:
         seconds = sum(int(n) * _UNITS[unit] for n, unit in _DURATION.findall(value))
     if seconds <= 0:
         raise BadInput(f"duration {text!r} must be positive")
+    if seconds > _LONGEST.total_seconds():
+        raise BadInput(f"duration {text!r} is longer than 1000y")
     return timedelta(seconds=seconds)
 
 
@@ -33,7 +36,10 @@ def parse_time(text: str) -> datetime:
         raise BadInput(f"time {text!r} is not RFC 3339 such as 2027-01-31T12:00:00Z") from exc
     if moment.tzinfo is None:
         raise BadInput(f"time {text!r} has no UTC offset; add Z or +00:00")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise BadInput(f"time {text!r} is out of range") from exc
 
 
 def format_duration(delta: timedelta) -> str:
