@@ -20,6 +20,7 @@ from typing import Any
 
 from stepui.errors import BadInput, StepuiError
 from stepui.events import Event
+from stepui.parser import ArgumentParser
 
 log = logging.getLogger("stepui.server")
 MAX_WORKERS = 64
@@ -37,7 +38,7 @@ _EVENT_LINES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="stepui --serve",
         description="Run the ACME server (RFC 8555) of the CA in --home.",
     )

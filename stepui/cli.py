@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from stepui import __version__
 from stepui.errors import StepuiError
+from stepui.parser import ArgumentParser
 
 COMMANDS = ("ca", "cert", "config")
 _GLOBAL_VALUE_OPTIONS = ("--home", "--password-file")
@@ -24,7 +25,7 @@ _GLOBAL_VALUE_OPTIONS = ("--home", "--password-file")
 def build_parser() -> argparse.ArgumentParser:
     from stepui.commands import backup, ca, cert, config, eab, issue, provisioner
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="stepui",
         description="A private certificate authority: CA engine, ACME server and workbench. "
         "Without a command, opens the Textual workbench.",

@@ -42,6 +42,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
         "pkcs8", "-topk8", "-in", str(inputs / "other.key"), "-passout", "pass:secret",
         "-out", str(inputs / "other.enc.key"),
     )  # fmt: skip
+    openssl(
+        "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", str(inputs / "weak-ca.key"),
+        "-subj", "/CN=Weak CA", "-days", "30", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-out", str(inputs / "weak-ca.crt"),
+    )  # fmt: skip
     pem = (inputs / "other.crt").read_text()
     (inputs / "other.utf16.crt").write_bytes(pem.encode("utf-16"))
     (inputs / "wrong.pw").write_text("wrong\n")
@@ -81,6 +86,12 @@ REFUSALS = {
     "DNS label over 63": (["ca", "issue", "x", "--san", "DNS:" + "a" * 64 + ".local"], ["label"]),
     "CN over 64": (["ca", "issue", "x", "--subject", "CN=" + "a" * 65], ["64"]),
     "RSA 1024 CSR": (["ca", "issue", "x", "--csr", "{inputs}/weak.csr"], ["2048"]),
+    "RSA 1024 CA": (
+        ["ca", "import", "--cert", "{inputs}/weak-ca.crt", "--key", "{inputs}/weak-ca.key"],
+        ["2048"],
+    ),
+    "unknown option": (["ca", "issue", "x", "--bogus"], ["unrecognized", "--bogus", "--help"]),
+    "option value not a choice": (["ca", "issue", "x", "--key-type", "dsa"], ["invalid choice"]),
     "certificate as CSR": (["ca", "issue", "x", "--csr", "{inputs}/other.crt"], ["CSR"]),
     "directory as CSR": (["ca", "issue", "x", "--csr", "{inputs}"], ["directory"]),
     "out dir is a file": (["ca", "issue", "x", "--out", "{inputs}/file"], ["not a directory"]),
@@ -222,3 +233,13 @@ def test_keys_never_reach_the_output_even_when_debugging(setup: Setup, tmp_path:
     shown = result.stdout + result.stderr + renewed.stdout + renewed.stderr
     assert "PRIVATE KEY" not in shown
     assert not any(body in shown for body in bodies)
+
+
+def test_without_a_default_ca_the_error_names_the_way_out(setup: Setup, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(setup.home, home)
+    config = json.loads((home / "config.json").read_text())
+    del config["default_ca"]
+    (home / "config.json").write_text(json.dumps(config))
+    refused(stepui(home, "ca", "issue", "x", "--out", str(tmp_path)), "no default CA", "--ca")
+    assert rows(home, "certificates") == 0

@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from stepui.authority.chains import Variant, basic_constraints, is_self_signed, paths, signed_by
+from stepui.authority.issuance import check_public_key
 from stepui.authority.state import AuthorityState, pem_text, serial_hex
 from stepui.errors import BadInput, Conflict, PolicyRefused
 from stepui.fsutil import StagedFiles
@@ -297,6 +298,7 @@ class CaManagement(AuthorityState):
         constraints = basic_constraints(cert)
         if constraints is None or not constraints.ca:
             raise BadInput("the certificate is not a CA certificate (basicConstraints CA:FALSE)")
+        check_public_key(cert.public_key(), csr=False)
         if key is not None and not same_key(key, cert.public_key()):
             raise BadInput("the private key does not match the certificate")
         fingerprint_pem = pem_text(cert)

@@ -105,7 +105,7 @@ class Issuance(AuthorityState):
         else:
             key = generate_key(request.key_type)
             public_key = key.public_key()
-        _check_public_key(public_key, csr=request.csr is not None)
+        check_public_key(public_key, csr=request.csr is not None)
         subject, sans = self._names(request)
         self._check_san_types(template, sans)
         claimed = _claimed_names(subject, sans)
@@ -389,7 +389,9 @@ def _claimed_names(subject: x509.Name, sans: list[x509.GeneralName]) -> list[x50
     return sans if cn_host is None or cn_host in sans else [*sans, cn_host]
 
 
-def _check_public_key(key: PublicKey, *, csr: bool) -> None:
+def check_public_key(key: PublicKey, *, csr: bool) -> None:
+    """Refuse keys too weak to sign or be certified (RSA under 2048 bits) and curves that
+    TLS clients don't verify; a CA being imported gets the same rule as a CSR."""
     error = BadCSR if csr else BadInput
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise error(

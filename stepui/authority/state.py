@@ -84,6 +84,11 @@ class AuthorityState:
         """By id or name; ``None`` is the default issuing CA (the intermediate ``ca init`` made)."""
         wanted = key or self.config.default_ca
         if not wanted:
+            if self.store.ca.authorities():
+                raise NotFound(
+                    "no default CA: name one with --ca ('stepui ca list' shows the CAs) "
+                    "or set default_ca in config.json"
+                )
             raise NotFound("no CA yet: run 'stepui ca init NAME' first")
         record = self._records.get(wanted)
         if record is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -47,11 +48,12 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def refused(result: subprocess.CompletedProcess[str], *words: str) -> str:
-    """A refusal: non-zero exit, exactly one stderr line ``stepui: ...`` naming the problem."""
+    """A refusal: non-zero exit, exactly one stderr line ``stepui[ COMMAND...]: ...`` naming
+    the problem."""
     assert result.returncode != 0, result.stdout
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("stepui: "), lines[0]
+    assert re.match(r"stepui( [a-z-]+)*: ", lines[0]), lines[0]
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     for word in words:
         assert word.lower() in lines[0].lower(), lines[0]
