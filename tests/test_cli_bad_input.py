@@ -3,18 +3,11 @@ written (no database row, no file in the output directory, no key in secrets/)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import files, ok, openssl, refused, rows, stepui
-
-
-@dataclass(frozen=True)
-class Setup:
-    home: Path
-    inputs: Path
+from tests.support.cli import Setup, files, home_state, ok, openssl, refused, stepui
 
 
 @pytest.fixture(scope="module")
@@ -89,24 +82,8 @@ def test_bad_input_is_one_line_and_writes_nothing(setup: Setup, tmp_path: Path, 
     args = [a.format(inputs=setup.inputs) for a in arguments]
     if "issue" in args:
         args += ["--out", str(out)]
-    home = setup.home
-    before = (
-        rows(home, "certificates"),
-        rows(home, "authorities"),
-        rows(home, "audit"),
-        files(home / "secrets"),
-        files(home / "certs"),
-        (home / "config.json").read_text(),
-    )
-    refused(stepui(home, *args), *words)
-    after = (
-        rows(home, "certificates"),
-        rows(home, "authorities"),
-        rows(home, "audit"),
-        files(home / "secrets"),
-        files(home / "certs"),
-        (home / "config.json").read_text(),
-    )
-    assert after == before
+    before = home_state(setup.home)
+    refused(stepui(setup.home, *args), *words)
+    assert home_state(setup.home) == before
     assert files(out) == []
     assert files(tmp_path) == ["out"]

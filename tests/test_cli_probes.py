@@ -9,18 +9,11 @@ from __future__ import annotations
 import json
 import shutil
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import files, ok, openssl, refused, rows, stepui
-
-
-@dataclass(frozen=True)
-class Setup:
-    home: Path
-    inputs: Path
+from tests.support.cli import Setup, files, home_state, ok, openssl, refused, rows, stepui
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +45,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
     (inputs / "wrong.pw").write_text("wrong\n")
     (inputs / "file").write_text("I am a file, not a directory\n")
     return Setup(home, inputs)
-
-
-def snapshot(home: Path) -> tuple[object, ...]:
-    return (
-        rows(home, "certificates"),
-        rows(home, "authorities"),
-        rows(home, "audit"),
-        files(home / "secrets"),
-        files(home / "certs"),
-        (home / "config.json").read_text(),
-    )
 
 
 REFUSALS = {
@@ -137,9 +119,9 @@ def test_refused_in_one_line_and_nothing_written(setup: Setup, tmp_path: Path, c
     if args[:2] == ["ca", "issue"] and "--out" not in args:
         args += ["--out", str(out)]
     inputs_before = files(setup.inputs)
-    before = snapshot(setup.home)
+    before = home_state(setup.home)
     refused(stepui(setup.home, *args), *words)
-    assert snapshot(setup.home) == before
+    assert home_state(setup.home) == before
     assert files(out) == []
     assert files(setup.inputs) == inputs_before  # no staged temp file left beside a target
     assert files(setup.inputs.parent) == ["home", "inputs"]

@@ -7,6 +7,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,3 +111,23 @@ def on_terminal(home: Path, *args: str, answers: list[tuple[bytes, bytes]]) -> t
     os.close(fd)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """An initialised data dir and a folder of input files made for one test module."""
+
+    home: Path
+    inputs: Path
+
+
+def home_state(home: Path) -> tuple[object, ...]:
+    """What a refused command must leave unchanged in a data dir."""
+    return (
+        rows(home, "certificates"),
+        rows(home, "authorities"),
+        rows(home, "audit"),
+        files(home / "secrets"),
+        files(home / "certs"),
+        (home / "config.json").read_text(),
+    )
