@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
-import ipaddress
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -37,14 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 REPO = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
-LOOPBACK = ipaddress.ip_address("127.0.0.1")
 BODY = b'{"protected": "%s", "payload": "", "signature": "%s"}' % (b"p" * 300, b"s" * 86)
 ANSWER = b'{"status": "valid", "expires": "2026-12-10T00:00:00Z", "identifiers": []}'
 HEADERS = [
@@ -105,39 +99,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(LOOPBACK)]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def load(base: str, verify: ssl.SSLContext, pid: int, total: int, clients: int) -> float:
     """Server CPU milliseconds per request over ``total`` keep-alive POSTs."""
     url = f"{base}/acme/acme/order/Xy3kd83jdu2-ZkqoeiSbeA"
@@ -154,12 +115,15 @@ async def load(base: str, verify: ssl.SSLContext, pid: int, total: int, clients:
         return (cpu_seconds(pid) - before) * 1000 / (total // clients * clients)
 
 
-def measure(kind: str, cert: Path, key: Path, total: int, clients: int) -> float:
+def measure(kind: str, tls: tuple[Path, Path, Path], total: int, clients: int) -> float:
+    from tests.pebble import free_port
+
+    ca, cert, key = tls
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, __file__, "--serve", kind, str(port), str(cert), str(key)]
     process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
-    verify = ssl.create_default_context(cafile=str(cert))
+    verify = ssl.create_default_context(cafile=str(ca))
     base = f"https://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -195,13 +159,16 @@ def main() -> None:
     parser.add_argument("-n", "--requests", type=int, default=4000, help="timed requests")
     parser.add_argument("-c", "--concurrency", type=int, default=8, help="concurrent clients")
     args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    from tests.pebble import tls_files
+
     if args.requests < args.concurrency or args.concurrency < 1:
         parser.error("need at least one client and one request per client")
     print(f"{os.cpu_count()} CPUs; N={args.requests} POSTs, C={args.concurrency}", flush=True)
     with tempfile.TemporaryDirectory(prefix="stack-floor-") as tmp:
-        cert, key = self_signed(Path(tmp))
+        tls = tls_files(Path(tmp))
         for kind, label in (("asgi", "Hypercorn + TLS, bare ASGI"), ("quart", "+ one Quart route")):
-            per_request = measure(kind, cert, key, args.requests, args.concurrency)
+            per_request = measure(kind, tls, args.requests, args.concurrency)
             print(
                 f"{label:<28} {per_request:6.3f} ms CPU/request   x{STEPUI_REQUESTS_PER_FLOW} "
                 f"requests = {per_request * STEPUI_REQUESTS_PER_FLOW:5.2f} ms per stepui flow",
