@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from server.context import Call, Reply
@@ -14,6 +15,7 @@ from stepui.pki.names import normalize_dns_name
 from stepui.store.acme import Account
 
 ORDERS_PAGE = 100
+CURSOR = re.compile(r"[0-9]{1,18}", re.ASCII)
 
 
 def directory(provisioner: Provisioner, urls: Urls) -> dict[str, Any]:
@@ -93,7 +95,10 @@ def new_account(call: Call) -> Reply:
         return Reply(
             200, render_account(call, existing), {"Location": call.urls.account(existing.id)}
         )
-    if payload.get("onlyReturnExisting") is True:
+    only_existing = payload.get("onlyReturnExisting")
+    if only_existing is not None and not isinstance(only_existing, bool):
+        raise Problem("malformed", "onlyReturnExisting must be true or false")
+    if only_existing:
         raise Problem("accountDoesNotExist", "no account exists for this key")
     agreed = payload.get("termsOfServiceAgreed")
     if agreed is not None and not isinstance(agreed, bool):
@@ -149,8 +154,10 @@ def account(call: Call, account_id: str) -> Reply:
 def orders(call: Call, account_id: str) -> Reply:
     call.owned(account_id, "account")
     call.verified.require_post_as_get()
-    cursor = call.query.get("cursor")
-    after = int(cursor) if cursor and cursor.isdigit() else 0
+    cursor = call.query.get("cursor", "0")
+    if not CURSOR.fullmatch(cursor):  # only what a rel="next" link gave (a SQLite rowid)
+        raise Problem("malformed", f"cursor {cursor!r} is not one this server gave")
+    after = int(cursor)
     ids, next_cursor = call.store.order_ids(account_id, after=after, limit=ORDERS_PAGE)
     links = []
     if next_cursor is not None:

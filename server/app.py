@@ -37,6 +37,9 @@ def create_app(authority: Authority, *, events: Events | None = None) -> Quart:
     acme = Acme(authority, events or authority.events)
     app = Quart("stepui.server")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    # A path with "//" names no resource: a 404 problem, not werkzeug's 308 to a merged path
+    # (an HTML redirect a JWS signed for the sent URL could never follow).
+    app.url_map.merge_slashes = False
 
     def urls_for(provisioner: str) -> Urls:
         external = authority.config.external_url
@@ -44,14 +47,16 @@ def create_app(authority: Authority, *, events: Events | None = None) -> Quart:
         return Urls(base, provisioner)
 
     def request_url(urls: Urls) -> str:
+        """The URL as sent, percent-escapes and all (RFC 8555 §6.4), not the decoded path."""
+        path = request.scope.get("raw_path") or request.path.encode()
         query = request.query_string.decode("latin-1")
-        return urls.base + request.path + (f"?{query}" if query else "")
+        return urls.base + path.decode("latin-1") + (f"?{query}" if query else "")
 
     async def authenticated(provisioner_name: str, allow_jwk: bool) -> Call:
         provisioner = acme.provisioner(provisioner_name)
         if request.mimetype != JOSE_CONTENT_TYPE:
             raise Problem("malformed", f"Content-Type must be {JOSE_CONTENT_TYPE}", status=415)
-        body = await request.get_data(cache=False)
+        body = await request.get_data()  # read (and cached) by read_body
         urls = urls_for(provisioner.name)
         now = authority.clock()
         verified = authenticate(
@@ -136,6 +141,13 @@ def create_app(authority: Authority, *, events: Events | None = None) -> Quart:
     @app.before_request
     async def start_clock() -> None:
         g.started = time.perf_counter()
+
+    @app.before_request
+    async def read_body() -> None:
+        """Read the whole body (at most MAX_BODY) before any early answer (404, 405, 415): a
+        body left unread makes Hypercorn drop the kept-alive connection, now and then under
+        the client's next request."""
+        await request.get_data()
 
     @app.after_request
     async def acme_headers(response: Response) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -14,10 +16,14 @@ from stepui.store import CertificateRecord
 
 PEM_CHAIN = "application/pem-certificate-chain"
 REVOCATION_REASONS = frozenset(range(11)) - {7}
+SERIAL = re.compile(r"[0-9a-fA-F]{1,64}", re.ASCII)
 
 
 def _record(call: Call, serial: str) -> CertificateRecord:
+    """By the hex serial this server's URLs carry; anything else names no certificate."""
     try:
+        if not SERIAL.fullmatch(serial):
+            raise NotFound(serial)
         return call.authority.certificate(serial)
     except NotFound:
         raise Problem("malformed", f"no certificate {serial}", status=404) from None

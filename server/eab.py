@@ -32,7 +32,7 @@ def check_binding(call: Call, value: Any) -> tuple[str, dict[str, Any]] | None:
             )
         return None
     inner = parse_inner(value, WHAT)
-    if inner.alg not in MAC_ALGORITHMS:
+    if not isinstance(inner.alg, str) or inner.alg not in MAC_ALGORITHMS:
         raise Problem(
             "badSignatureAlgorithm",
             f"{WHAT} must use a MAC algorithm (HS256, HS384, HS512), not {inner.alg!r}",

@@ -58,11 +58,16 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json_object(data: bytes | str, what: str) -> dict[str, Any]:
-    """A JSON object without duplicate members, else ``malformed``."""
+    """A JSON object without duplicate members, else ``malformed``; also refused: nesting too
+    deep for the parser, and strings that are not Unicode text (a lone surrogate escape such as
+    ``"\\ud800"``, which I-JSON, RFC 7493 §2.1, forbids and SQLite cannot store)."""
     try:
         value = json.loads(data, object_pairs_hook=_no_duplicates)
-    except (ValueError, UnicodeDecodeError) as exc:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError) as exc:
         raise Problem("malformed", f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise Problem("malformed", f"{what} is nested too deeply") from None
     if not isinstance(value, dict):
         raise Problem("malformed", f"{what} is not a JSON object")
     return value
@@ -100,6 +105,8 @@ def load_jwk(jwk: Any) -> AccountKey:
         thumbprint = parsed.thumbprint()
     except (josepy.errors.DeserializationError, ValueError, TypeError, KeyError) as exc:
         raise Problem("badPublicKey", f"jwk is not a valid {kty} public key: {exc}") from None
+    except AttributeError:  # josepy decodes members with str methods: a number or list member
+        raise Problem("badPublicKey", f"jwk is not a valid {kty} public key") from None
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise Problem("badPublicKey", f"RSA keys must have at least {MIN_RSA_BITS} bits")
     canonical = json.dumps(public, sort_keys=True, separators=(",", ":"))
@@ -161,6 +168,8 @@ def parse(body: bytes) -> Jws:
     nonce, url = protected.get("nonce"), protected.get("url")
     if not isinstance(nonce, str) or not nonce:
         raise Problem("badNonce", "the JWS has no nonce")
+    if not _B64URL.fullmatch(nonce):  # RFC 8555 §6.5.1: a nonce is base64url
+        raise Problem("badNonce", "the JWS nonce is not base64url")
     if not isinstance(url, str):
         raise Problem("malformed", "the JWS protected header has no url")
     jwk, kid = protected.get("jwk"), protected.get("kid")

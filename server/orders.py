@@ -31,6 +31,7 @@ from stepui.store.acme import Authorization, Challenge, NewAuthorization, Order
 log = logging.getLogger("stepui.server")
 
 ORDER_LIFETIME = timedelta(hours=24)
+CLOCK_SKEW = timedelta(minutes=5)  # a client's notBefore may be this far from our clock
 MAX_IDENTIFIERS = 100
 RETRY_AFTER = "1"
 Identifier = tuple[str, str]
@@ -121,10 +122,14 @@ def _identifier(call: Call, raw: Any, policy: NamePolicy | None, template: str) 
     kind, value = raw["type"], raw["value"]
     try:
         if kind == "dns":
+            if not value.isascii():  # IDNA 2003 would map some names to others (faß -> fass)
+                raise BadInput(f"DNS identifier {value!r} must be in A-label (xn--) form")
             value = normalize_dns_name(value)
             name: x509.GeneralName = x509.DNSName(value)
         elif kind == "ip":
             address = parse_ip(value)
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+                raise BadInput(f"IP identifier {value!r} is IPv4-mapped: use {address.ipv4_mapped}")
             if str(address) != value:
                 raise BadInput(f"IP identifier {value!r} is not in canonical form ({address})")
             name = x509.IPAddress(address)
@@ -185,8 +190,10 @@ def _validity(
     except (BadInput, AttributeError) as exc:
         detail = exc.message if isinstance(exc, BadInput) else "must be RFC 3339 strings"
         raise Problem("malformed", f"notBefore/notAfter: {detail}") from None
+    if not_before is not None and not_before < call.now - CLOCK_SKEW:
+        raise Problem("malformed", "notBefore is in the past; certificates are not backdated")
     if not_after is None:
-        if not_before is not None and not_before > call.now + timedelta(minutes=5):
+        if not_before is not None and not_before > call.now + CLOCK_SKEW:
             raise Problem("malformed", "notBefore in the future needs a notAfter too")
         return not_before, None
     start = not_before or call.now
