@@ -44,6 +44,7 @@ import dns.rdataclass
 import dns.resolver
 import dns.reversename
 import h11
+import idna
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
@@ -347,10 +348,10 @@ def _redirect_target(current: _Url, location: str) -> _Url:
 
 
 def _url_host(host: str) -> str:
-    """An IP literal as is; a DNS name in its ASCII (IDNA) form, else ValueError."""
+    """An IP literal as is; a DNS name in its ASCII (IDNA 2008) form, else ValueError."""
     if _is_ip(host):
         return host
-    ascii_host = host.encode("idna").decode("ascii").lower()
+    ascii_host = host.lower() if host.isascii() else idna.encode(host, uts46=True).decode()
     if not _HOST_NAME.fullmatch(ascii_host):
         raise ValueError(f"invalid host {host!r}")
     return ascii_host

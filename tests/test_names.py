@@ -95,6 +95,9 @@ def test_common_name_absent() -> None:
         ("bücher.example", x509.DNSName("xn--bcher-kva.example")),
         ("xn--bcher-kva.example", x509.DNSName("xn--bcher-kva.example")),
         ("email:a@Bücher.example", x509.RFC822Name("a@xn--bcher-kva.example")),
+        # IDNA 2008, not Python's IDNA 2003 codec (which maps faß to fass, another name)
+        ("DNS:faß.example", x509.DNSName("xn--fa-hia.example")),
+        ("*.Straße.example", x509.DNSName("*.xn--strae-oqa.example")),
         ("*.example.org", x509.DNSName("*.example.org")),
     ),
 )

@@ -10,6 +10,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 
+import idna
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
@@ -98,10 +99,7 @@ def normalize_dns_name(name: str, *, allow_wildcard: bool = True) -> str:
     text = name.strip().rstrip(".").lower()
     if not text:
         raise BadInput("empty DNS name")
-    try:
-        ascii_name = text.encode("idna").decode("ascii") if not text.isascii() else text
-    except UnicodeError as exc:
-        raise BadInput(f"DNS name {name!r} is not a valid internationalised name") from exc
+    ascii_name = text if text.isascii() else _to_a_labels(name, text)
     if len(ascii_name) > 253:
         raise BadInput(f"DNS name {name!r} is longer than 253 characters")
     labels = ascii_name.split(".")
@@ -118,10 +116,20 @@ def normalize_dns_name(name: str, *, allow_wildcard: bool = True) -> str:
             raise BadInput(f"DNS name {name!r} has an invalid label {label!r}")
         if label.startswith("xn--"):
             try:
-                label.encode("ascii").decode("idna")
-            except UnicodeError as exc:
+                idna.decode(label)
+            except UnicodeError as exc:  # idna.IDNAError is one
                 raise BadInput(f"DNS name {name!r} has an invalid A-label {label!r}") from exc
     return ascii_name
+
+
+def _to_a_labels(name: str, text: str) -> str:
+    """IDNA 2008 with the UTS 46 mapping, as browsers and CAs convert names; Python's own
+    "idna" codec is IDNA 2003 and turns some names into others (faß -> fass)."""
+    wildcard, rest = ("*.", text[2:]) if text.startswith("*.") else ("", text)
+    try:
+        return wildcard + idna.encode(rest, uts46=True).decode("ascii")
+    except UnicodeError as exc:
+        raise BadInput(f"DNS name {name!r} is not a valid internationalised name") from exc
 
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
