@@ -63,7 +63,9 @@ def parse_json_object(data: bytes | str, what: str) -> dict[str, Any]:
     ``"\\ud800"``, which I-JSON, RFC 7493 §2.1, forbids and SQLite cannot store)."""
     try:
         value = json.loads(data, object_pairs_hook=_no_duplicates)
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+        if b"\\u" in raw or not raw.isascii():  # ASCII without escapes holds no surrogate
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
     except (ValueError, UnicodeError) as exc:
         raise Problem("malformed", f"{what} is not valid JSON: {exc}") from None
     except RecursionError:

@@ -242,6 +242,13 @@ PROBES: list[tuple[str, Case, int, str]] = [
     ("NaN in payload", to_new_account(b'{"contact": NaN}'), 400, "malformed"),
     ("nonce a lone surrogate", to_new_account(nonce=SURROGATE), 400, "malformed"),
     ("nonce not base64url", to_new_account(nonce="n0nce!*"), 400, "badNonce"),
+    # UTF-8 bytes of a surrogate: Python's json decodes bytes with surrogatepass
+    (
+        "payload with raw surrogate bytes",
+        to_new_account(b'{"x": "\xed\xa0\x80"}'),
+        400,
+        "malformed",
+    ),
     ("nonce not a string", to_new_account(nonce=12345), 400, "badNonce"),
     (
         "kid with a lone surrogate",
