@@ -21,12 +21,12 @@ SERIAL = re.compile(r"[0-9a-fA-F]{1,64}", re.ASCII)
 
 def _record(call: Call, serial: str) -> CertificateRecord:
     """By the hex serial this server's URLs carry; anything else names no certificate."""
-    try:
-        if not SERIAL.fullmatch(serial):
-            raise NotFound(serial)
-        return call.authority.certificate(serial)
-    except NotFound:
-        raise Problem("malformed", f"no certificate {serial}", status=404) from None
+    if SERIAL.fullmatch(serial):
+        try:
+            return call.authority.certificate(serial)
+        except NotFound:
+            pass
+    raise Problem("malformed", f"no certificate {serial}", status=404)
 
 
 def certificate(call: Call, serial: str, index: int = 0) -> Reply:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from server.problems import Problem
+from stepui.pki.keys import MIN_RSA_BITS
 from stepui.store.acme import Account, AcmeStore
 
 ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA")
@@ -33,7 +34,6 @@ _EC_CURVES = {"ES256": ("secp256r1", 32), "ES384": ("secp384r1", 48), "ES512": (
 _EC_HASHES = {"ES256": hashes.SHA256, "ES384": hashes.SHA384, "ES512": hashes.SHA512}
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-MIN_RSA_BITS = 2048
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
 

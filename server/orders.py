@@ -122,7 +122,7 @@ def _identifier(call: Call, raw: Any, policy: NamePolicy | None, template: str) 
     kind, value = raw["type"], raw["value"]
     try:
         if kind == "dns":
-            if not value.isascii():  # IDNA 2003 would map some names to others (faß -> fass)
+            if not value.isascii():  # RFC 8555 §7.1.4 / RFC 5280 §7.2: names travel as A-labels
                 raise BadInput(f"DNS identifier {value!r} must be in A-label (xn--) form")
             value = normalize_dns_name(value)
             name: x509.GeneralName = x509.DNSName(value)

@@ -11,14 +11,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from stepui.authority.chains import Variant, basic_constraints, is_self_signed, paths, signed_by
-from stepui.authority.issuance import check_public_key
 from stepui.authority.state import AuthorityState, pem_text, serial_hex
 from stepui.errors import BadInput, Conflict, PolicyRefused
 from stepui.fsutil import StagedFiles
 from stepui.pki.formats import load_bundle
 from stepui.pki.inspect import load_certificates
 from stepui.pki.issue import Extras, Signer, build_certificate, build_csr, new_serial
-from stepui.pki.keys import PrivateKey, generate_key, key_type_of, load_private_key, same_key
+from stepui.pki.keys import (
+    PrivateKey,
+    check_public_key,
+    generate_key,
+    key_type_of,
+    load_private_key,
+    same_key,
+)
 from stepui.pki.names import common_name, parse_subject, render_subject
 from stepui.pki.policy import NamePolicy
 from stepui.pki.templates import BUILTIN_TEMPLATES

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from stepui.authority.chains import signed_by
 from stepui.authority.models import Issued, IssueRequest
 from stepui.authority.state import AuthorityState, fingerprint_hex, pem_text, serial_hex
-from stepui.errors import BadCSR, BadInput, NotFound, PolicyRefused
+from stepui.errors import BadInput, NotFound, PolicyRefused
 from stepui.fsutil import PRIVATE_MODE, PUBLIC_MODE, StagedFiles
 from stepui.pki.inspect import load_certificates
 from stepui.pki.issue import (
@@ -25,7 +25,14 @@ from stepui.pki.issue import (
     new_serial,
     profile_extensions,
 )
-from stepui.pki.keys import PrivateKey, PublicKey, generate_key, key_type_of, private_key_pem
+from stepui.pki.keys import (
+    PrivateKey,
+    PublicKey,
+    check_public_key,
+    generate_key,
+    key_type_of,
+    private_key_pem,
+)
 from stepui.pki.names import (
     common_name,
     host_in_common_name,
@@ -40,8 +47,6 @@ from stepui.pki.policy import NamePolicy, check_name_constraints
 from stepui.pki.templates import BUILTIN_TEMPLATES, Template, template_from_dict
 from stepui.pki.timespec import format_duration
 from stepui.store import AuthorityRecord, CertificateRecord
-
-MIN_RSA_BITS = 2048
 
 
 class Issuance(AuthorityState):
@@ -387,23 +392,6 @@ def _claimed_names(subject: x509.Name, sans: list[x509.GeneralName]) -> list[x50
         return sans
     cn_host = host_in_common_name(subject)
     return sans if cn_host is None or cn_host in sans else [*sans, cn_host]
-
-
-def check_public_key(key: PublicKey, *, csr: bool) -> None:
-    """Refuse keys too weak to sign or be certified (RSA under 2048 bits) and curves that
-    TLS clients don't verify; a CA being imported gets the same rule as a CSR."""
-    error = BadCSR if csr else BadInput
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
-        raise error(
-            f"RSA keys must be at least {MIN_RSA_BITS} bits (got {key.key_size})",
-            acme_type="badCSR" if csr else None,
-        )
-    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in (
-        "secp256r1",
-        "secp384r1",
-        "secp521r1",
-    ):
-        raise error(f"unsupported elliptic curve {key.curve.name}")
 
 
 def _human(delta: timedelta) -> str:

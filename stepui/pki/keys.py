@@ -13,13 +13,14 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     PrivateKeyTypes,
 )
 
-from stepui.errors import BadInput, WrongPassword
+from stepui.errors import BadCSR, BadInput, WrongPassword
 
 PrivateKey = CertificateIssuerPrivateKeyTypes
 PublicKey = CertificatePublicKeyTypes
 
 KEY_TYPES = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
 DEFAULT_KEY_TYPE = "ec-p256"
+MIN_RSA_BITS = 2048
 
 
 def generate_key(key_type: str = DEFAULT_KEY_TYPE) -> PrivateKey:
@@ -119,3 +120,20 @@ def public_key_der(key: PrivateKey | PublicKey) -> bytes:
 
 def same_key(a: PrivateKey | PublicKey, b: PrivateKey | PublicKey) -> bool:
     return public_key_der(a) == public_key_der(b)
+
+
+def check_public_key(key: PublicKey, *, csr: bool) -> None:
+    """Refuse keys too weak to sign or be certified (RSA under 2048 bits) and curves that
+    TLS clients don't verify; a CA being imported gets the same rule as a CSR."""
+    error = BadCSR if csr else BadInput
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        raise error(
+            f"RSA keys must be at least {MIN_RSA_BITS} bits (got {key.key_size})",
+            acme_type="badCSR" if csr else None,
+        )
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in (
+        "secp256r1",
+        "secp384r1",
+        "secp521r1",
+    ):
+        raise error(f"unsupported elliptic curve {key.curve.name}")
