@@ -13,8 +13,8 @@ import hmac
 from typing import Any
 
 from server.context import Call
-from server.inner_jws import check_nonce_and_url, parse_inner
-from server.jws import b64url_decode, load_jwk
+from server.inner_jws import check_nonce_and_url
+from server.jws import b64url_decode, load_jwk, parse_flattened
 from server.problems import Problem
 
 WHAT = "the externalAccountBinding JWS"
@@ -31,7 +31,7 @@ def check_binding(call: Call, value: Any) -> tuple[str, dict[str, Any]] | None:
                 "a key ID and HMAC key)",
             )
         return None
-    inner = parse_inner(value, WHAT)
+    inner = parse_flattened(value, WHAT)
     if not isinstance(inner.alg, str) or inner.alg not in MAC_ALGORITHMS:
         raise Problem(
             "badSignatureAlgorithm",

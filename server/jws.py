@@ -128,39 +128,65 @@ def _load_okp(jwk: dict[str, Any]) -> AccountKey:
 
 
 @dataclass(frozen=True)
-class Jws:
-    """A structurally valid flattened JWS whose signature is not yet verified."""
+class Flattened:
+    """A flattened JWS (RFC 7515 §7.2.2) taken apart: nothing about its key, nonce or url is
+    checked and its signature is not yet verified."""
 
-    alg: str
-    nonce: str
-    url: str
-    jwk: dict[str, Any] | None
-    kid: str | None
     protected: dict[str, Any]
     payload: bytes
     signing_input: bytes
     signature: bytes
 
+    @property
+    def alg(self) -> Any:
+        return self.protected.get("alg")
 
-def parse(body: bytes) -> Jws:
-    document = parse_json_object(body, "the request body")
+    def payload_json(self, what: str) -> dict[str, Any]:
+        return parse_json_object(self.payload, what)
+
+
+def parse_flattened(document: Any, what: str) -> Flattened:
+    """The one JWS shape ACME allows (RFC 8555 §6.2), for a request and for the JWS inside
+    keyChange and EAB alike: flattened, no unprotected header, no detached payload, no
+    ``b64``/``crit``, unpadded base64url."""
+    if not isinstance(document, dict):
+        raise Problem("malformed", f"{what} is not a JWS object")
     if "signatures" in document:
-        raise Problem("malformed", "JWS general serialization is not allowed; use flattened JSON")
+        raise Problem("malformed", f"{what} must be flattened JSON, not the general serialization")
     if "header" in document:
-        raise Problem("malformed", "JWS unprotected header is not allowed")
+        raise Problem("malformed", f"{what} must not have an unprotected header")
     unknown = set(document) - {"protected", "payload", "signature"}
     if unknown:
-        raise Problem("malformed", f"unexpected JWS members: {', '.join(sorted(unknown))}")
+        raise Problem("malformed", f"{what} has unexpected members: {', '.join(sorted(unknown))}")
     for member in ("protected", "payload", "signature"):
         if not isinstance(document.get(member), str):
-            raise Problem("malformed", f"JWS {member} is missing (detached payloads are refused)")
+            raise Problem("malformed", f"{what} has no {member} (detached payloads are refused)")
     protected_b64, payload_b64 = document["protected"], document["payload"]
-    protected = parse_json_object(b64url_decode(protected_b64, "JWS protected"), "JWS protected")
-    payload = b64url_decode(payload_b64, "JWS payload")
-    signature = b64url_decode(document["signature"], "JWS signature")
+    protected = parse_json_object(b64url_decode(protected_b64, f"{what} protected"), what)
     if "b64" in protected or "crit" in protected:
-        raise Problem("malformed", "the b64 and crit header parameters are not supported")
-    alg = protected.get("alg")
+        raise Problem("malformed", f"{what}: the b64 and crit header parameters are not supported")
+    return Flattened(
+        protected=protected,
+        payload=b64url_decode(payload_b64, f"{what} payload"),
+        signing_input=f"{protected_b64}.{payload_b64}".encode("ascii"),
+        signature=b64url_decode(document["signature"], f"{what} signature"),
+    )
+
+
+@dataclass(frozen=True)
+class Jws:
+    """A request's JWS, structurally valid, with the header members every request needs."""
+
+    parts: Flattened
+    nonce: str
+    url: str
+    jwk: dict[str, Any] | None
+    kid: str | None
+
+
+def parse(body: bytes) -> Jws:
+    parts = parse_flattened(parse_json_object(body, "the request body"), "the JWS")
+    protected, alg = parts.protected, parts.alg
     if alg not in ALGORITHMS:
         raise Problem(
             "badSignatureAlgorithm",
@@ -179,20 +205,10 @@ def parse(body: bytes) -> Jws:
         raise Problem("malformed", "the JWS must carry exactly one of jwk and kid")
     if kid is not None and not isinstance(kid, str):
         raise Problem("malformed", "kid must be a string")
-    return Jws(
-        alg=alg,
-        nonce=nonce,
-        url=url,
-        jwk=jwk,
-        kid=kid,
-        protected=protected,
-        payload=payload,
-        signing_input=f"{protected_b64}.{payload_b64}".encode("ascii"),
-        signature=signature,
-    )
+    return Jws(parts=parts, nonce=nonce, url=url, jwk=jwk, kid=kid)
 
 
-def verify_signature(jws: Jws, key: PublicKey) -> None:
+def verify_signature(jws: Flattened, key: PublicKey) -> None:
     """Check that ``alg`` fits the key (type and curve) and that the signature verifies."""
     alg = jws.alg
     try:
@@ -280,7 +296,7 @@ def authenticate(
         if account is None or account.provisioner != provisioner:
             raise Problem("accountDoesNotExist", f"no account {jws.kid}")
         key = load_jwk_text(account.jwk)
-    verify_signature(jws, key.key)
+    verify_signature(jws.parts, key.key)
     if jws.url != url:
         raise Problem("unauthorized", f"the JWS url {jws.url!r} is not the request URL {url!r}")
     good, fresh = store.consume_nonce(jws.nonce, now)
@@ -289,7 +305,7 @@ def authenticate(
         raise Problem("badNonce", "the nonce is unknown, already used or expired")
     if account is not None and account.status != "valid":
         raise Problem("unauthorized", f"account {account.id} is {account.status}", status=401)
-    return Verified(jws.payload, key, account, jws.jwk is not None)
+    return Verified(jws.parts.payload, key, account, jws.jwk is not None)
 
 
 def key_thumbprint(key: object) -> str | None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from server.accounts import render_account
 from server.context import Call, Reply
-from server.inner_jws import check_nonce_and_url, parse_inner
-from server.jws import ALGORITHMS, Jws, load_jwk, verify_signature
+from server.inner_jws import check_nonce_and_url
+from server.jws import ALGORITHMS, load_jwk, parse_flattened, verify_signature
 from server.problems import Problem
 from server.urls import Urls
 
@@ -20,7 +20,7 @@ WHAT = "the keyChange inner JWS"
 def key_change(call: Call) -> Reply:
     account = call.account
     url = call.urls.key_change
-    inner = parse_inner(call.verified.json(), WHAT)
+    inner = parse_flattened(call.verified.json(), WHAT)
     if inner.alg not in ALGORITHMS:
         raise Problem(
             "badSignatureAlgorithm",
@@ -31,20 +31,7 @@ def key_change(call: Call) -> Reply:
     if jwk is None or "kid" in inner.protected:
         raise Problem("malformed", f"{WHAT} must carry the new key as jwk (and no kid)")
     new_key = load_jwk(jwk)
-    verify_signature(
-        Jws(
-            alg=inner.alg,
-            nonce="",
-            url=url,
-            jwk=jwk,
-            kid=None,
-            protected=inner.protected,
-            payload=inner.payload,
-            signing_input=inner.signing_input,
-            signature=inner.signature,
-        ),
-        new_key.key,
-    )
+    verify_signature(inner, new_key.key)
     check_nonce_and_url(inner, WHAT, url)
     payload = inner.payload_json(f"{WHAT} payload")
     if payload.get("account") != call.urls.account(account.id):
