@@ -162,6 +162,14 @@ def test_provisioner_without_eab_still_accepts_plain_accounts(eab_env: AcmeEnv) 
 
 
 # -- the operator's commands -----------------------------------------------------------------
+def test_key_ids_and_hmac_keys_never_start_with_a_dash(eab_env: AcmeEnv) -> None:
+    """Both go on command lines, where "-abc" reads as an option; one in 64 random base64url
+    strings starts with "-", so 300 keys (600 strings) would show one almost surely."""
+    created = [add_key(eab_env.authority, "acme") for _ in range(300)]
+    assert not [k for k in created if k.kid.startswith("-") or k.hmac_key.startswith("-")]
+    assert len({k.kid for k in created}) == 300
+
+
 def test_eab_commands(tmp_path: Path) -> None:
     home = tmp_path / "home"
     ok(stepui(home, "ca", "init", "Test", "--no-password", password=None))

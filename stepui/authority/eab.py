@@ -21,8 +21,14 @@ if TYPE_CHECKING:
 HMAC_KEY_BYTES = 32
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+def _random_b64url(size: int) -> str:
+    """``size`` random bytes, base64url, never starting with "-": the operator passes both
+    values on command lines (``--eab-kid``, ``--eab-hmac-key``, ``stepui ca eab remove``),
+    where a leading dash reads as an option."""
+    while True:
+        text = base64.urlsafe_b64encode(secrets.token_bytes(size)).rstrip(b"=").decode("ascii")
+        if not text.startswith("-"):
+            return text
 
 
 def add_key(
@@ -34,8 +40,8 @@ def add_key(
         raise NotFound(f"unknown provisioner {provisioner!r}")
     if reference is not None and not reference.strip():
         raise BadInput("--reference must not be empty")
-    kid = _b64url(secrets.token_bytes(16))
-    hmac_key = _b64url(secrets.token_bytes(HMAC_KEY_BYTES))
+    kid = _random_b64url(16)
+    hmac_key = _random_b64url(HMAC_KEY_BYTES)
     now = authority.clock()
     with authority.store.transaction():
         key = authority.store.eab.add(kid, provisioner, reference, hmac_key, now)
