@@ -135,8 +135,13 @@ class CertificateQuery:
                 )
                 params += ['"' + text.replace('"', '""') + '"', serial, serial + "\uffff"]
             else:
-                clauses.append("(serial LIKE ? OR subject LIKE ? OR sans LIKE ?)")
-                params += [f"%{text}%"] * 3
+                # Escaped: a typed % or _ is looked for, not a wildcard matching every row.
+                like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                clauses.append(
+                    "(serial LIKE ? ESCAPE '\\' OR subject LIKE ? ESCAPE '\\'"
+                    " OR sans LIKE ? ESCAPE '\\')"
+                )
+                params += [f"%{like}%"] * 3
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 

@@ -315,7 +315,15 @@ class Timeline(Widget, can_focus=True):
         self.refresh()
 
     def action_pan(self, delta: int) -> None:
+        """Panning stops with a bell where the axis would leave the calendar (years 1-9999):
+        a held shift+arrow at the years zoom got there in seconds and crashed the render."""
         self.pan += delta
+        try:
+            self.start(self.authority.clock()) + self.step * (self.columns() + 1)
+        except OverflowError:
+            self.pan -= delta
+            self.app.bell()
+            return
         self.refresh()
 
     def action_zoom(self, delta: int) -> None:
