@@ -1,4 +1,4 @@
-"""``stepui --serve``: run the ACME server in the foreground until SIGINT or SIGTERM.
+"""``stepui --serve``: run the ACME server in the foreground until SIGINT, SIGTERM or SIGHUP.
 
 Log lines go to stderr (text, or JSON lines with ``--log-format json``): Hypercorn's access and
 error logs plus one line per ACME event. A refusal to start (no CA, a port in use, a wrong
@@ -12,7 +12,6 @@ import asyncio
 import errno
 import json
 import logging
-import signal
 import socket
 import sys
 from collections.abc import Coroutine, Sequence
@@ -121,6 +120,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         changes["validation_timeout"] = parse_duration(args.validation_timeout)
     if args.address:
         parse_address(args.address, where="--address")
+        changes["server_address"] = args.address  # also where issued certificates point
     if not 1 <= args.workers <= MAX_WORKERS:
         raise BadInput(f"--workers: {args.workers} is not between 1 and {MAX_WORKERS}")
     return changes
@@ -137,7 +137,7 @@ async def _run(
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in workers.STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     if workers.stop_requested:
         stop.set()

@@ -16,18 +16,23 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger("stepui.server")
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP too: a closed terminal or a stray ``kill -HUP`` must not kill the parent alone and
+# leave its workers serving unsupervised.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+ORPHAN_CHECK = 0.5  # seconds between a worker's checks that its parent is still there
 
 
 def supervise(count: int, worker: Callable[[int], int]) -> int:
     """Fork ``count`` processes running ``worker(index)`` (its return value is the process's
     exit code) and wait for all of them.
 
-    SIGINT or SIGTERM to this process is passed on to every worker as SIGTERM; the result is
+    SIGINT, SIGTERM or SIGHUP to this process is passed on to every worker as SIGTERM; the result is
     0 when all workers stopped cleanly on request. A worker that ends on its own (a crash)
     stops the others and the result is 1: half a server is not left running."""
     children: dict[int, int] = {}
@@ -43,6 +48,7 @@ def supervise(count: int, worker: Callable[[int], int]) -> int:
                 pass
 
     previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    parent = os.getpid()
     try:
         for index in range(count):
             # Blocked while forking, so a signal cannot fall between fork and registration.
@@ -50,7 +56,7 @@ def supervise(count: int, worker: Callable[[int], int]) -> int:
             try:
                 pid = os.fork()
                 if pid == 0:
-                    _run_child(worker, index)
+                    _run_child(worker, index, parent)
                 children[pid] = index
             finally:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -73,13 +79,14 @@ def supervise(count: int, worker: Callable[[int], int]) -> int:
             signal.signal(signum, handler)
 
 
-def _run_child(worker: Callable[[int], int], index: int) -> None:
+def _run_child(worker: Callable[[int], int], index: int, parent: int) -> None:
     """The forked process: never returns into the parent's code (``os._exit``)."""
     code = 1
     try:
         for signum in STOP_SIGNALS:
             signal.signal(signum, _stop_before_serving)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        threading.Thread(target=_stop_when_orphaned, args=(parent,), daemon=True).start()
         code = worker(index)
     except BaseException:
         log.exception("worker %d crashed", index)
@@ -88,6 +95,16 @@ def _run_child(worker: Callable[[int], int], index: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """Stop this worker (as SIGTERM would) once its parent is gone: a parent killed with
+    SIGKILL or by the OOM killer cannot pass the stop on, and a worker left alone would keep
+    the port and serve unsupervised."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK)
+    log.warning("the supervising process %d is gone; stopping", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 stop_requested = False

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from stepui.authority.chains import signed_by
 from stepui.authority.models import Issued, IssueRequest
 from stepui.authority.state import AuthorityState, fingerprint_hex, pem_text, serial_hex
+from stepui.config import parse_address
 from stepui.errors import BadInput, NotFound, PolicyRefused
 from stepui.fsutil import PRIVATE_MODE, PUBLIC_MODE, StagedFiles
 from stepui.pki.inspect import load_certificates
@@ -299,8 +300,8 @@ class Issuance(AuthorityState):
         """Where this CA's server is reached: ``server.external_url`` or its address."""
         if self.config.external_url:
             return self.config.external_url.rstrip("/")
-        host, _, port = self.config.server_address.rpartition(":")
-        return f"https://{host}:{port}"
+        host, port = parse_address(self.config.server_address, where="server.address")
+        return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
     def renew(
         self,
