@@ -15,6 +15,7 @@ from textual.reactive import reactive
 
 from stepui.authority.service import Authority
 from stepui.events import Clock, Event
+from stepui.passwords import PASSWORD_ENV, read_password_file
 from stepui.screens.audit import AuditScreen
 from stepui.screens.authorities import AuthoritiesScreen
 from stepui.screens.certificates import CertificatesScreen
@@ -205,9 +206,10 @@ class StepuiApp(App[int]):
 
 
 def _read_password(password_file: str | os.PathLike[str] | None) -> bytes | None:
+    """As the CLI reads it (a missing or empty file is a BadInput, not a traceback)."""
     if password_file:
-        return Path(password_file).expanduser().read_bytes().rstrip(b"\r\n") or None
-    value = os.environ.get("STEPUI_PASSWORD")
+        return read_password_file(Path(password_file).expanduser())
+    value = os.environ.get(PASSWORD_ENV)
     return value.encode() if value else None
 
 

@@ -111,10 +111,21 @@ class FormScreen(OnWorkbench, ModalScreen[Any]):
         elif event.button.id == "cancel":
             self.action_cancel()
 
+    @property
+    def busy(self) -> bool:
+        """The action runs in its thread (the submit button is disabled exactly then): a second
+        enter or ctrl+s must not run it twice, and escape must not hide what it does."""
+        return self.query_one("#submit", Button).disabled
+
     def action_cancel(self) -> None:
+        if self.busy:
+            self.notify("still working: the result shows here when done", severity="warning")
+            return
         self.dismiss(None)
 
     def action_submit(self) -> None:
+        if self.busy:
+            return
         invalid = [
             i for i in self.query(Input) if i.validators and not i.validate(i.value).is_valid
         ]
