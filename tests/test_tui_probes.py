@@ -3,8 +3,12 @@ every form, double submits, cancels, odd terminal sizes, odd filters, the server
 
 from __future__ import annotations
 
+import logging
 import socket
+import sys
 import threading
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from textual.widgets import Input, RichLog, Select
@@ -28,7 +32,7 @@ from stepui.screens.server import ServerScreen
 from stepui.screens.setup import FirstRunScreen
 from stepui.screens.timeline import TimelineScreen
 from stepui.widgets.ca_tree import CaTree
-from stepui.widgets.cert_table import CertificateTable
+from stepui.widgets.cert_table import CertificateTable, TableFilter
 from stepui.widgets.navbar import NavBar
 from stepui.widgets.timeline import Timeline
 from tests.test_tui_app import SIZE, wait_for
@@ -451,3 +455,70 @@ def test_workbench_on_a_broken_config_says_so(tmp_path, capsys):
     assert main(["--home", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert "config.json" in error and "invalid JSON" in error and "Traceback" not in error
+
+
+def _many(authority, count: int) -> None:
+    """``count`` rows copied from one real certificate (as bench/tui.py seeds): expired,
+    revoked, valid, and some ending centuries from now."""
+    template = authority.certificates()[0]
+    now = authority.clock()
+    rows = []
+    for number in range(count):
+        name = f"host{number}.many.internal"
+        not_after = now + timedelta(days=(number * 37) % 400 - 100)
+        if number % 100 == 1:
+            not_after = now + timedelta(days=365 * 500)
+        rows.append(
+            replace(
+                template,
+                serial=f"{0x7F000000 + number:x}",
+                subject=f"CN={name}",
+                sans=(f"DNS:{name}",),
+                not_before=min(now, not_after) - timedelta(days=30),
+                not_after=not_after,
+                status="revoked" if number % 50 == 0 else "valid",
+                fingerprint=f"{number:064x}",
+            )
+        )
+    authority.store.ca.add_certificates(rows)
+
+
+async def test_thousands_of_certificates_in_the_table_and_the_timeline(tmp_path):
+    app = build_app(tmp_path)
+    _many(app.authority, 3000)
+    total = len(FIXTURE_CERTS) + 3000
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one(CertificateTable)
+        await wait_for(pilot, lambda: table.total == total)
+        await pilot.press("end", "pageup", "home", "pagedown", "o", "O", "f", "f", "f", "f")
+        await pilot.pause()
+        for search, found in (("%", 0), ("_", 0), ("host12", 111), ("host299", 11), ("1", None)):
+            table.set_filter(TableFilter(search=search))
+            await pilot.pause()
+            assert found is None or table.total == found, (search, table.total)
+        await pilot.press("escape", "3")
+        await wait_for(pilot, lambda: isinstance(app.screen, TimelineScreen))
+        for key in ("Z", "Z", "L", "L", "H", "H", "right", "left", "enter"):
+            await pilot.press(key)
+            await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(app.screen, CertificatesScreen))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen))
+
+
+async def test_log_records_go_to_the_panel_not_the_terminal(tmp_path, capfd):
+    """``stepui`` (cli.main) sets up a stderr handler before the workbench starts; while the
+    workbench owns the terminal, records must reach the ACME panel only."""
+    terminal = logging.StreamHandler(sys.__stderr__)
+    logging.getLogger().addHandler(terminal)
+    try:
+        app = build_app(tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            logging.getLogger("stepui.probe").warning("a warning while the app runs")
+            await wait_for(
+                pilot, lambda: any("a warning" in line.text for line in app.server.lines)
+            )
+        assert "a warning" not in capfd.readouterr().err
+        assert terminal in logging.getLogger().handlers  # given back when the app ends
+    finally:
+        logging.getLogger().removeHandler(terminal)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,15 +36,25 @@ class LogLine:
 
 class LogRouter(logging.Handler):
     """While the app runs, every log record (Hypercorn, Quart, stepui) goes to the panel and
-    none reaches the terminal, which Textual owns."""
+    none reaches the terminal, which Textual owns: root handlers writing to the process's own
+    stdout or stderr (``stepui``'s logging.basicConfig) are set aside until the app ends."""
 
     def __init__(self, sink: Callable[[logging.LogRecord], None]) -> None:
         super().__init__(logging.INFO)
         self.sink = sink
         self._saved: list[tuple[logging.Logger, int, bool]] = []
+        self._terminal: list[logging.Handler] = []
 
     def install(self) -> None:
         root = logging.getLogger()
+        self._terminal = [
+            handler
+            for handler in root.handlers
+            if isinstance(handler, logging.StreamHandler)
+            and handler.stream in (sys.__stderr__, sys.__stdout__)
+        ]
+        for handler in self._terminal:
+            root.removeHandler(handler)
         root.addHandler(self)
         for name in ROUTED_LOGGERS:
             logger = logging.getLogger(name)
@@ -52,7 +63,11 @@ class LogRouter(logging.Handler):
             logger.propagate = True
 
     def remove(self) -> None:
-        logging.getLogger().removeHandler(self)
+        root = logging.getLogger()
+        root.removeHandler(self)
+        for handler in self._terminal:
+            root.addHandler(handler)
+        self._terminal.clear()
         for logger, level, propagate in self._saved:
             logger.setLevel(level)
             logger.propagate = propagate
