@@ -377,18 +377,50 @@ def _check_csr(call: Call, order: Order, csr_field: Any) -> x509.CertificateSign
 
 
 def finalize(call: Call, order_id: str) -> Reply:
+    """Issue and mark the order valid in one transaction: a crash (even SIGKILL) leaves the
+    order ready with no certificate, or valid with its certificate, never ``processing`` with
+    nothing to show. The write lock taken first also serializes workers finalizing the same
+    order: the second finds it valid and gets orderNotReady."""
     payload = call.verified.json()
     order = _own_order(call, order_id)
-    status = order_status(order, call.now)
+    _require_ready(order, call.now)
+    csr = _check_csr(call, order, payload.get("csr"))
+    try:
+        with call.authority.store.transaction():
+            order = _own_order(call, order_id)  # as of the write lock
+            _require_ready(order, call.now)
+            issued = call.authority.issue(_issue_request(call, order, csr))
+            serial = issued.record.serial
+            call.store.transition_order(order.id, "ready", "valid", certificate=serial)
+    except Problem:
+        raise
+    except BadCSR as exc:
+        raise Problem("badCSR", exc.message) from None
+    except StepuiError as exc:
+        problem = Problem.from_error(exc)
+        call.store.transition_order(order.id, "ready", "invalid", error=problem.document())
+        raise problem from None
+    except BaseException:
+        error = Problem("serverInternal", "issuance failed").document()
+        call.store.transition_order(order.id, "ready", "invalid", error=error)
+        raise
+    call.acme.events.publish("acme.certificate.issued", serial=serial, account=call.account.id)
+    return order_reply(call, dataclasses.replace(order, status="valid", certificate=serial))
+
+
+def _require_ready(order: Order, now: datetime) -> None:
+    status = order_status(order, now)
     if status != "ready":
         raise Problem("orderNotReady", f"the order is {status}, not ready")
-    csr = _check_csr(call, order, payload.get("csr"))
-    if not call.store.transition_order(order.id, "ready", "processing"):
-        raise Problem("orderNotReady", "the order is already being finalized")
+
+
+def _issue_request(call: Call, order: Order, csr: x509.CertificateSigningRequest) -> IssueRequest:
+    """The certificate an order asks for: its identifiers, the CSR's key, the provisioner's
+    (or the order profile's) template and lifetimes."""
     prov = call.provisioner
     template, lifetime = _issuance(call, order.profile)
     cn = common_name(csr.subject)
-    request = IssueRequest(
+    return IssueRequest(
         subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else []),
         sans=[
             x509.DNSName(v) if t == "dns" else x509.IPAddress(ipaddress.ip_address(v))
@@ -405,20 +437,3 @@ def finalize(call: Call, order_id: str) -> Reply:
         requester=f"acme:{call.account.id}",
         replaces=order.replaces,
     )
-    try:
-        issued = call.authority.issue(request)
-    except BadCSR as exc:
-        call.store.transition_order(order.id, "processing", "ready")
-        raise Problem("badCSR", exc.message) from None
-    except StepuiError as exc:
-        problem = Problem.from_error(exc)
-        call.store.transition_order(order.id, "processing", "invalid", error=problem.document())
-        raise problem from None
-    except BaseException:
-        error = Problem("serverInternal", "issuance failed").document()
-        call.store.transition_order(order.id, "processing", "invalid", error=error)
-        raise
-    serial = issued.record.serial
-    call.store.transition_order(order.id, "processing", "valid", certificate=serial)
-    call.acme.events.publish("acme.certificate.issued", serial=serial, account=call.account.id)
-    return order_reply(call, dataclasses.replace(order, status="valid", certificate=serial))

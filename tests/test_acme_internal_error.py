@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 
 import pytest
+from acme import messages
 
-from tests.acme_fixtures import AcmeEnv
+from tests.acme_fixtures import AcmeEnv, make_csr
 from tests.acme_raw import RawClient
+from tests.test_acme_orders import answer, deadline
 
 SECRET = "/srv/secret/path.db: disk I/O error at 0xdeadbeef"
 
@@ -42,3 +44,31 @@ def test_an_unexpected_error_is_a_bare_server_internal_problem(
         raw.directory["newOrder"], {"identifiers": [{"type": "dns", "value": "www.test"}]}
     )
     assert retry.status_code == 201, retry.text
+
+
+def test_a_failure_after_signing_leaves_no_certificate_and_no_stuck_order(
+    acme_env: AcmeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issuing and marking the order valid are one transaction. A crash cannot be timed from a
+    test, so the step after signing (recording the order's new state) is made to fail: the
+    certificate must go with it, and the order must not stay ``processing``."""
+    acme = acme_env.register()
+    csr, _ = make_csr("www.test")
+    order = acme.new_order(csr)
+    answer(acme_env, acme, order.authorizations[0], "http-01")
+    order = acme.poll_authorizations(order, deadline())
+    before = acme_env.authority.count()
+    store = acme_env.authority.store.acme
+    transition = store.transition_order
+
+    def failing_on_valid(order_id: str, from_status: str, to_status: str, **kwargs: object):
+        if to_status == "valid":
+            raise RuntimeError(SECRET)
+        return transition(order_id, from_status, to_status, **kwargs)
+
+    monkeypatch.setattr(store, "transition_order", failing_on_valid)
+    with pytest.raises(messages.Error) as error:
+        acme.begin_finalization(order)
+    assert error.value.typ.endswith(":serverInternal")
+    assert acme_env.authority.count() == before
+    assert acme._post_as_get(order.uri).json()["status"] == "invalid"
