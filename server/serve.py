@@ -278,6 +278,13 @@ async def serve(
     if not insecure_http:
         files.ensure(authority)
         context = tls_context(files)
+    elif not authority.config.external_url:
+        logger.warning(
+            "--insecure-http without server.external_url: certificates name https://%s for "
+            "their CRL, which this plain-HTTP server does not answer; set server.external_url "
+            "to the TLS proxy's URL",
+            authority.config.server_address,
+        )
     sock = sock or bind(address or authority.config.server_address)
     base_url = listening_url(sock, insecure_http=insecure_http)
     sockets = Sockets([sock], [], []) if context else Sockets([], [sock], [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 import signal
 import socket
@@ -162,8 +163,11 @@ def test_server_certificate_is_renewed_while_serving(fast_renewal: None, acme_en
     verifier.verify(leaf, chain)  # leaf + intermediate: a client trusting the root connects
 
 
-def test_insecure_http_mode(acme_authority: Authority) -> None:
-    server = RunningServer(acme_authority, insecure_http=True).start()
+def test_insecure_http_mode(acme_authority: Authority, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        server = RunningServer(acme_authority, insecure_http=True).start()
+    # Certificates would point their CRL at https on this plain server: the operator is told.
+    assert "server.external_url" in caplog.text
     try:
         assert server.base_url.startswith("http://")
         response = httpx.get(f"{server.base_url}/health", timeout=TIMEOUT)
